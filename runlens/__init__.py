@@ -1,0 +1,102 @@
+"""runlens: Dagster runs as pandas DataFrames, plots, notebook widgets and a CLI.
+
+>>> import runlens
+>>> events = runlens.Client().events(run_id)      # doctest: +SKIP
+>>> runlens.plot_timeline(events)                  # doctest: +SKIP
+
+``import runlens`` is light: names are imported on first use (PEP 562), so pandas,
+matplotlib, ipywidgets and dagster load only when something needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Client": "client",
+    "Run": "models",
+    "RunStatus": "models",
+    "RunEvent": "models",
+    "RunEventLevel": "models",
+    "RunEventList": "models",
+    "EventPage": "models",
+    "RunStats": "models",
+    "RunlensError": "errors",
+    "ConfigError": "errors",
+    "InvalidArgument": "errors",
+    "InvalidFilter": "errors",
+    "RunNotFound": "errors",
+    "AuthError": "errors",
+    "TransportError": "errors",
+    "RateLimited": "errors",
+    "ServerError": "errors",
+    "GraphQLError": "errors",
+    "filter_events": "filters",
+    "step_durations": "steps",
+    "run_summary": "steps",
+    "duration_trend": "steps",
+    "plot_timeline": "plotting",
+    "plot_step_durations": "plotting",
+    "events_frame": "frames",
+    "EVENT_TYPES": "event_types",
+}
+
+__all__ = sorted([*_EXPORTS, "run", "events", "runs", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runlens' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def run(run_id: str, **client_options: Any):
+    """Fetch one run's metadata with a client configured from the environment.
+
+    See :meth:`runlens.Client.run`; ``client_options`` go to :class:`runlens.Client`.
+    """
+    from .client import Client
+
+    return Client(**client_options).run(run_id)
+
+
+def events(run_id: str, *, types=None, step=None, levels=None, limit=None, **client_options: Any):
+    """Fetch a run's events with a client configured from the environment.
+
+    See :meth:`runlens.Client.events`; ``client_options`` go to :class:`runlens.Client`.
+    """
+    from .client import Client
+
+    return Client(**client_options).events(run_id, types=types, step=step, levels=levels, limit=limit)
+
+
+def runs(**filters: Any):
+    """List runs with a client configured from the environment (see :meth:`Client.runs`)."""
+    from .client import Client
+
+    return Client().runs(**filters)
+
+
+if "pandas" in sys.modules:  # pragma: no cover - depends on import order
+    # Make ``df.runlens`` available on frames a user built before using runlens.
+    importlib.import_module(".accessor", __name__)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client  # noqa: F401
+    from .errors import *  # noqa: F401,F403
+    from .filters import filter_events  # noqa: F401
+    from .models import EventPage, Run, RunEvent, RunEventLevel, RunEventList, RunStatus  # noqa: F401
+    from .plotting import plot_step_durations, plot_timeline  # noqa: F401
+    from .steps import duration_trend, run_summary, step_durations  # noqa: F401

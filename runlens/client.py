@@ -1,0 +1,523 @@
+"""``Client``: runs, events, step stats and run lists from Dagster's GraphQL API.
+
+pandas is imported only by the methods that build DataFrames, so ``runlens run get``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from . import queries
+from .config import Settings, resolve
+from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
+from .models import TERMINAL_STATUSES, EventPage, Run, RunStatus
+from .transport import Transport, raise_python_error
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Dagster serves at most this many events a page (DAGSTER_UI_EVENT_LOAD_CHUNK_SIZE,
+# dagster PR #32028); asking for more is clamped silently.
+MAX_PAGE_SIZE = 1000
+RUNS_PAGE_SIZE = 500
+
+
+class Client:
+    """A connection to one Dagster GraphQL endpoint (OSS webserver or Dagster+).
+
+    Parameters
+    ----------
+    url : str, optional
+        The webserver or GraphQL URL; ``/graphql`` is appended when missing. Defaults to
+        ``$RUNLENS_URL``, then the Dagster+ organization from the environment or the
+        ``dg`` config files, then ``http://localhost:3000/graphql``.
+    token, organization, deployment : str, optional
+        Dagster+ credentials; default to ``DAGSTER_CLOUD_API_TOKEN``,
+        ``DAGSTER_CLOUD_ORGANIZATION``, ``DAGSTER_CLOUD_DEPLOYMENT`` or the ``dg`` config.
+        An OSS webserver needs none.
+    timeout : float
+        Seconds to wait for a connection and for each read.
+    max_retries : int
+        Retries on connection errors, 429, 502, 503, 504 and truncated answers.
+    progress : bool, optional
+        Show a progress bar on fetches of more than one page. ``None`` (default): only
+        when standard error is a terminal or the code runs in Jupyter.
+
+    Examples
+    --------
+    >>> client = runlens.Client("http://localhost:3000")       # doctest: +SKIP
+    >>> events = client.events(run_id)                          # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        organization: str | None = None,
+        deployment: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        progress: bool | None = None,
+        backoff: float = 0.5,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.settings: Settings = resolve(url, token=token, organization=organization, deployment=deployment, env=env)
+        self.transport = Transport(self.settings, timeout=timeout, max_retries=max_retries, backoff=backoff)
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"runlens.Client({self.settings.describe()})"
+
+    @property
+    def url(self) -> str:
+        """The GraphQL endpoint requests go to."""
+        return self.settings.url
+
+    # -- runs -------------------------------------------------------------------------
+
+    def run(self, run_id: str) -> Run:
+        """Fetch one run's metadata.
+
+        Returns
+        -------
+        Run
+            Status, job, times (UTC), tags and ``stats``.
+
+        Raises
+        ------
+        RunNotFound
+            If the server has no run with this id.
+        """
+        run_id = _check_run_id(run_id)
+        result = self._run_or_error(queries.RUN, run_id)
+        return Run.model_validate(result)
+
+    def run_status(self, run_id: str) -> RunStatus | str:
+        """A run's status alone: a cheap query for polling."""
+        run_id = _check_run_id(run_id)
+        status = self._run_or_error(queries.RUN_STATUS, run_id)["status"]
+        try:
+            return RunStatus(status)
+        except ValueError:
+            return status
+
+    def _run_or_error(self, query: str, run_id: str) -> dict:
+        result = self.transport.execute(query, {"runId": run_id}, run_id=run_id)["runOrError"]
+        self._raise_for_result(result, run_id)
+        return result
+
+    def _raise_for_result(self, result: Any, run_id: str | None) -> None:
+        if not isinstance(result, dict):
+            raise ServerError(f"{self.url} answered without a result for run {run_id!r}", run_id=run_id)
+        typename = result.get("__typename")
+        if typename == "RunNotFoundError":
+            raise RunNotFound(
+                f"run {run_id!r} not found on {self.url}: check the id, and that the URL points at "
+                "the deployment that ran it",
+                run_id=run_id,
+            )
+        raise_python_error(result, run_id=run_id)
+        if typename not in ("Run", "EventConnection", "Runs"):
+            raise ServerError(
+                f"{self.url} answered {typename}: {result.get('message', 'no message')}", run_id=run_id
+            )
+
+    def runs(
+        self,
+        *,
+        job: str | None = None,
+        statuses: Sequence[str | RunStatus] | str | None = None,
+        tags: dict[str, str] | None = None,
+        created_after: datetime | str | float | None = None,
+        created_before: datetime | str | float | None = None,
+        limit: int | None = None,
+    ) -> "pd.DataFrame":
+        """List runs, newest first.
+
+        Parameters
+        ----------
+        job : str, optional
+            Only runs of this job (Dagster's ``RunsFilter.pipelineName``).
+        statuses : str or list of str, optional
+            Only runs in any of these statuses (ORed), e.g. ``["FAILURE", "CANCELED"]``.
+        tags : dict, optional
+            Only runs carrying all these tags.
+        created_after, created_before : datetime, ISO string or epoch seconds, optional
+            Strict bounds on the creation time; naive datetimes are taken as UTC.
+        limit : int, optional
+            At most this many runs; all matching runs when omitted.
+
+        Returns
+        -------
+        pandas.DataFrame
+            See :func:`runlens.frames.runs_frame`; ``attrs["count"]`` is the number of
+            runs matching the filter on the server.
+        """
+        from .frames import runs_frame
+
+        run_filter: dict[str, Any] = {}
+        if job:
+            run_filter["pipelineName"] = job
+        if statuses:
+            run_filter["statuses"] = _check_statuses(statuses)
+        if tags:
+            run_filter["tags"] = [{"key": str(k), "value": str(v)} for k, v in tags.items()]
+        if created_after is not None:
+            run_filter["createdAfter"] = _epoch_seconds(created_after)
+        if created_before is not None:
+            run_filter["createdBefore"] = _epoch_seconds(created_before)
+        if limit is not None and limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+
+        records: list[dict] = []
+        cursor = None
+        count = None
+        while limit is None or len(records) < limit:
+            page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - len(records))
+            variables = {"filter": run_filter or None, "cursor": cursor, "limit": page_size}
+            result = self.transport.execute(queries.RUNS, variables)["runsOrError"]
+            if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
+                raise InvalidArgument(f"the server rejected the run filter: {result.get('message')}")
+            self._raise_for_result(result, None)
+            page = result.get("results") or []
+            count = result.get("count", count)
+            records.extend(page)
+            if len(page) < page_size:
+                break
+            cursor = page[-1]["id"]
+        frame = runs_frame(records)
+        frame.attrs.update(endpoint=self.url, count=count, fetched_at=_now_iso())
+        return frame
+
+    # -- events -----------------------------------------------------------------------
+
+    def iter_event_pages(
+        self, run_id: str, *, after_cursor: str | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[EventPage]:
+        """Yield the run's events page by page, in storage order, until the log ends.
+
+        The next page is requested while the caller works on the current one.
+
+        Parameters
+        ----------
+        run_id : str
+        after_cursor : str, optional
+            Start after this cursor (exclusive), e.g. ``err.cursor`` of an interrupted
+            fetch, or the last page's ``cursor`` to poll a run in progress.
+        page_size : int
+            Events per request, 1 to 1000 (Dagster's cap).
+
+        Yields
+        ------
+        EventPage
+
+        Raises
+        ------
+        RunlensError
+            With ``events_fetched`` and ``cursor`` set, to resume from.
+        """
+        run_id = _check_run_id(run_id)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
+        yield from self._pages(run_id, after_cursor, lambda fetched: page_size)
+
+    def _pages(self, run_id: str, cursor: str | None, size_for) -> Iterator[EventPage]:
+        fetched = 0
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-prefetch")
+        try:
+            future: Future = pool.submit(self._fetch_page, run_id, cursor, size_for(0))
+            while True:
+                try:
+                    page = future.result()
+                except RunlensError as exc:
+                    exc.add_progress(fetched, cursor)
+                    raise
+                fetched += len(page)
+                if page.cursor:
+                    cursor = page.cursor
+                more = page.has_more and len(page) > 0
+                if more:
+                    size = size_for(fetched)
+                    if size:
+                        future = pool.submit(self._fetch_page, run_id, cursor, size)
+                    else:
+                        more = False
+                yield page
+                if not more:
+                    return
+        finally:
+            # A caller that stops early (a limit reached) must not wait for a prefetch.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _fetch_page(self, run_id: str, cursor: str | None, page_size: int) -> EventPage:
+        variables = {"runId": run_id, "afterCursor": cursor, "limit": page_size}
+        result = self.transport.execute(queries.EVENTS, variables, run_id=run_id)["logsForRun"]
+        self._raise_for_result(result, run_id)
+        return EventPage(run_id=run_id, events=result.get("events") or [], cursor=result.get("cursor"),
+                         hasMore=bool(result.get("hasMore")))
+
+    def events(
+        self,
+        run_id: str,
+        *,
+        types: str | Sequence[str] | None = None,
+        step: str | None = None,
+        levels: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        progress: bool | None = None,
+        after_cursor: str | None = None,
+    ) -> "pd.DataFrame":
+        """Fetch the events of a run as a typed DataFrame, in storage order.
+
+        Parameters
+        ----------
+        run_id : str
+        types : str or list of str, optional
+            Event types to keep (``"STEP_START,STEP_FAILURE"``), the ``--type`` semantics.
+        step : str, optional
+            Keep events whose step key contains this, case-insensitively (``--step``).
+        levels : str or list of str, optional
+            Keep events at these levels.
+        limit : int, optional
+            Return at most this many matching events: the *first* matches in the log.
+            Without filters the fetch stops once enough rows are in hand; with filters it
+            scans on until ``limit`` matches are found or the log ends.
+        progress : bool, optional
+            Overrides the client's progress setting for this call.
+        after_cursor : str, optional
+            Start after this cursor instead of at the beginning (``seq`` then counts from
+            0 at the cursor).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns as documented in :mod:`runlens.frames`; ``attrs`` holds ``run_ids``,
+            ``endpoint``, ``fetched_at``, ``complete`` and ``cursor`` (to poll for more).
+        """
+        from .filters import filter_events, parse_types
+        from .frames import concat_events, empty_events_frame, events_frame
+
+        run_id = _check_run_id(run_id)
+        if limit is not None and limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        filtered = bool(parse_types(types) or step or levels)
+        if filtered:
+            # Fail on a bad filter before any request is sent.
+            filter_events(empty_events_frame(run_id), types=types, step=step, levels=levels)
+
+        def size_for(fetched: int) -> int:
+            if limit is None or filtered:
+                return MAX_PAGE_SIZE
+            return min(MAX_PAGE_SIZE, max(0, limit - fetched))
+
+        parts = []
+        matched = 0
+        seq = 0
+        complete = True
+        cursor = after_cursor
+        bar = None
+        show = self._show_progress(progress)
+        try:
+            for page in self._pages(run_id, after_cursor, size_for):
+                frame = events_frame(page.events, run_id, start_seq=seq)
+                seq += len(frame)
+                cursor = page.cursor or cursor
+                if filtered:
+                    frame = filter_events(frame, types=types, step=step, levels=levels)
+                cut = limit is not None and matched + len(frame) > limit
+                if cut:
+                    frame = frame.iloc[: limit - matched]
+                parts.append(frame)
+                matched += len(frame)
+                if bar is None and page.has_more and show:
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(desc=f"run {run_id[:8]}", unit=" events", leave=False)
+                if bar is not None:
+                    bar.update(len(page))
+                if limit is not None and matched >= limit:
+                    # Complete only if nothing can follow: no row cut off, no page left.
+                    complete = not cut and not page.has_more
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        result = concat_events(parts) if parts else empty_events_frame(run_id)
+        result.attrs.update(
+            run_ids=[run_id], endpoint=self.url, fetched_at=_now_iso(), complete=complete, cursor=cursor
+        )
+        return result
+
+    def events_many(
+        self,
+        run_ids: Iterable[str],
+        *,
+        max_workers: int = 4,
+        types: str | Sequence[str] | None = None,
+        step: str | None = None,
+        levels: str | Sequence[str] | None = None,
+        progress: bool | None = None,
+    ) -> "pd.DataFrame":
+        """Fetch the events of many runs concurrently into one frame.
+
+        At most ``max_workers`` runs are fetched at once, so a server is never hit
+        by a burst. Rows keep storage order within each run; runs follow the order of
+        ``run_ids``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`events`, with ``attrs["run_ids"]`` listing every run.
+        """
+        from .frames import concat_events
+
+        run_ids = [_check_run_id(r) for r in run_ids]
+        if max_workers < 1:
+            raise InvalidArgument(f"max_workers must be at least 1, not {max_workers}")
+        bar = None
+        if self._show_progress(progress) and len(run_ids) > 1:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(run_ids), desc="runs", unit=" runs", leave=False)
+        frames: dict[str, Any] = {}
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlens-run") as pool:
+            futures = {
+                pool.submit(self.events, r, types=types, step=step, levels=levels, progress=False): r
+                for r in dict.fromkeys(run_ids)
+            }
+            try:
+                for future, run_id in futures.items():
+                    frames[run_id] = future.result()
+                    if bar is not None:
+                        bar.update(1)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
+        result = concat_events(frames[r] for r in dict.fromkeys(run_ids))
+        result.attrs.update(
+            run_ids=list(dict.fromkeys(run_ids)), endpoint=self.url, fetched_at=_now_iso(),
+            complete=all(f.attrs.get("complete", True) for f in frames.values()),
+        )
+        return result
+
+    def follow(self, run_id: str, *, interval: float = 2.0, grace: float = 1.0,
+               timeout: float | None = None) -> Iterator["pd.DataFrame"]:
+        """Yield a run's events as they are stored, until the run has ended.
+
+        Polls from the last cursor (nothing is fetched twice) every ``interval``
+        seconds. Once the run's status is terminal it keeps draining for ``grace``
+        seconds, since Dagster stores an ENGINE_EVENT after RUN_SUCCESS/FAILURE.
+
+        Yields
+        ------
+        pandas.DataFrame
+            Each batch of new events; ``seq`` continues across batches.
+        """
+        from .frames import events_frame
+
+        run_id = _check_run_id(run_id)
+        cursor: str | None = None
+        seq = 0
+        ended_at: float | None = None
+        started = time.monotonic()
+        while True:
+            batch = []
+            for page in self._pages(run_id, cursor, lambda fetched: MAX_PAGE_SIZE):
+                if page.events:
+                    batch.append(events_frame(page.events, run_id, start_seq=seq))
+                    seq += len(page.events)
+                cursor = page.cursor or cursor
+            if batch:
+                from .frames import concat_events
+
+                frame = concat_events(batch)
+                frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor)
+                yield frame
+            now = time.monotonic()
+            if ended_at is not None and now - ended_at >= grace and not batch:
+                return
+            if ended_at is None and str(self.run_status(run_id)) in TERMINAL_STATUSES:
+                ended_at = now
+            if timeout is not None and now - started > timeout:
+                return
+            time.sleep(min(interval, grace) if ended_at is not None else interval)
+
+    # -- steps ------------------------------------------------------------------------
+
+    def step_stats(self, run_id_or_ids: str | Iterable[str], *, max_workers: int = 4) -> "pd.DataFrame":
+        """Dagster's own per-step numbers (``Run.stepStats``), one row per run and step.
+
+        Returns
+        -------
+        pandas.DataFrame
+            See :func:`runlens.frames.step_stats_frame`.
+        """
+        from .frames import step_stats_frame
+
+        run_ids = [run_id_or_ids] if isinstance(run_id_or_ids, str) else list(run_id_or_ids)
+        run_ids = [_check_run_id(r) for r in run_ids]
+
+        def one(run_id: str) -> list[tuple[str, dict]]:
+            result = self._run_or_error(queries.STEP_STATS, run_id)
+            return [(run_id, s) for s in result.get("stepStats") or []]
+
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(run_ids) or 1))) as pool:
+            rows = [row for chunk in pool.map(one, run_ids) for row in chunk]
+        frame = step_stats_frame(rows)
+        frame.attrs.update(run_ids=run_ids, endpoint=self.url, fetched_at=_now_iso())
+        return frame
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _show_progress(self, progress: bool | None) -> bool:
+        if progress is None:
+            progress = self.progress
+        if progress is None:
+            return sys.stderr.isatty() or "ipykernel" in sys.modules
+        return progress
+
+
+def _check_run_id(run_id: Any) -> str:
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise InvalidArgument(f"a run id must be a non-empty string, not {run_id!r}")
+    return run_id.strip()
+
+
+def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
+    if isinstance(statuses, str):
+        statuses = [s for s in statuses.split(",") if s.strip()]
+    names = [str(s).strip().upper() for s in statuses]
+    valid = {s.value for s in RunStatus}
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise InvalidArgument(f"unknown run status {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+    return names
+
+
+def _epoch_seconds(value: datetime | str | float | int) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidArgument(f"not an ISO 8601 time: {value!r}") from None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,226 @@
+"""pydantic models at the API boundary: what Dagster's GraphQL answers, typed.
+
+They follow the seed's ``Run``, ``RunStatus``, ``RunEvent``, ``RunEventLevel`` and
+``RunEventList``, corrected to the real API:
+
+* all ten run statuses, and a status Dagster adds later is kept as a plain string
+  instead of failing validation;
+* run times arrive as float epoch *seconds*, event times as strings of integer epoch
+  *milliseconds*; both become timezone-aware UTC datetimes;
+* ``event_type`` is optional: it is null for every plain log line.
+
+Events are validated page by page (:class:`EventPage`), not one model per event: a
+50,000-event run becomes a DataFrame column by column (see :mod:`runlens.frames`).
+``EventPage.models()`` gives per-event models for those who want them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class RunStatus(str, Enum):
+    """A run's status, as Dagster's ``RunStatus`` enum (all ten values)."""
+
+    QUEUED = "QUEUED"
+    NOT_STARTED = "NOT_STARTED"
+    MANAGED = "MANAGED"
+    STARTING = "STARTING"
+    STARTED = "STARTED"
+    SUSPENDED = "SUSPENDED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCELING = "CANCELING"
+    CANCELED = "CANCELED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+
+
+class RunEventLevel(str, Enum):
+    """An event's log level, as Dagster's ``LogLevel``."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+LEVELS = tuple(level.value for level in RunEventLevel)
+
+
+def seconds_to_utc(value: Any) -> Optional[datetime]:
+    """Epoch seconds (Dagster's run times) to an aware UTC datetime; None stays None."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+
+
+def millis_to_utc(value: Any) -> Optional[datetime]:
+    """Epoch milliseconds as a string (Dagster's event times) to an aware UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+
+class RunStats(_Model):
+    """``Run.stats``: step counts and the run's milestones."""
+
+    steps_succeeded: int = Field(0, alias="stepsSucceeded")
+    steps_failed: int = Field(0, alias="stepsFailed")
+    materializations: int = 0
+    expectations: int = 0
+    enqueued_time: Optional[datetime] = Field(None, alias="enqueuedTime")
+    launch_time: Optional[datetime] = Field(None, alias="launchTime")
+    start_time: Optional[datetime] = Field(None, alias="startTime")
+    end_time: Optional[datetime] = Field(None, alias="endTime")
+
+    _times = field_validator("enqueued_time", "launch_time", "start_time", "end_time", mode="before")(
+        lambda v: seconds_to_utc(v)
+    )
+
+
+class Run(_Model):
+    """A run's metadata (``runOrError``), times in UTC.
+
+    ``status`` is a :class:`RunStatus`, or the raw string for a status this version of
+    runlens does not know.
+    """
+
+    id: str
+    status: Union[RunStatus, str]
+    job_name: Optional[str] = Field(None, alias="jobName")
+    pipeline_name: Optional[str] = Field(None, alias="pipelineName")
+    mode: Optional[str] = None
+    created_at: Optional[datetime] = Field(None, alias="creationTime")
+    started_at: Optional[datetime] = Field(None, alias="startTime")
+    ended_at: Optional[datetime] = Field(None, alias="endTime")
+    updated_at: Optional[datetime] = Field(None, alias="updateTime")
+    root_run_id: Optional[str] = Field(None, alias="rootRunId")
+    parent_run_id: Optional[str] = Field(None, alias="parentRunId")
+    tags: dict[str, str] = Field(default_factory=dict)
+    run_config_yaml: Optional[str] = Field(None, alias="runConfigYaml")
+    stats: Optional[RunStats] = None
+
+    _times = field_validator("created_at", "started_at", "ended_at", "updated_at", mode="before")(
+        lambda v: seconds_to_utc(v)
+    )
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> dict[str, str]:
+        if isinstance(value, list):
+            return {t["key"]: t["value"] for t in value}
+        return value or {}
+
+    @field_validator("stats", mode="before")
+    @classmethod
+    def _stats(cls, value: Any) -> Any:
+        # stats is a union with PythonError: a failed stats lookup must not lose the run.
+        if isinstance(value, dict) and value.get("__typename", "RunStatsSnapshot") != "RunStatsSnapshot":
+            return None
+        return value
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the run reached a terminal status (SUCCESS, FAILURE, CANCELED)."""
+        return str(self.status) in TERMINAL_STATUSES
+
+    @property
+    def duration(self):
+        """Wall time from start to end (or None if it has not both started and ended)."""
+        if self.started_at and self.ended_at:
+            return self.ended_at - self.started_at
+        return None
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = [
+            ("Run", self.id),
+            ("Job", self.job_name or ""),
+            ("Status", str(self.status)),
+            ("Created", _iso(self.created_at)),
+            ("Started", _iso(self.started_at)),
+            ("Ended", _iso(self.ended_at)),
+            ("Duration", str(self.duration) if self.duration is not None else ""),
+        ]
+        if self.stats:
+            rows.append(("Steps", f"{self.stats.steps_succeeded} succeeded, {self.stats.steps_failed} failed"))
+        if self.tags:
+            rows.append(("Tags", ", ".join(f"{k}={v}" for k, v in self.tags.items())))
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        return f"<table>{body}</table>"
+
+
+def _iso(value: Optional[datetime]) -> str:
+    return "" if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunEvent(_Model):
+    """One event of a run's log (the seed's ``RunEvent``, with real types)."""
+
+    run_id: str
+    message: str
+    timestamp: datetime
+    level: Union[RunEventLevel, str]
+    step_key: Optional[str] = None
+    event_type: Optional[str] = None
+    kind: Optional[str] = None
+
+    _time = field_validator("timestamp", mode="before")(lambda v: millis_to_utc(v))
+
+
+class RunEventList(_Model):
+    """A list of events with the cursor to continue from (the seed's ``RunEventList``)."""
+
+    items: list[RunEvent]
+    total: int
+    cursor: Optional[str] = None
+    has_more: bool = False
+
+
+class EventPage(_Model):
+    """One page of ``logsForRun``: raw event records, the cursor after them, ``hasMore``.
+
+    ``hasMore`` means "this page was full", not "more events exist": a log whose length
+    is a multiple of the page size ends with one empty page.
+    """
+
+    run_id: str
+    events: list[dict[str, Any]]
+    cursor: Optional[str] = None
+    has_more: bool = Field(False, alias="hasMore")
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def models(self) -> list[RunEvent]:
+        """The page's events as :class:`RunEvent` models."""
+        return [
+            RunEvent(
+                run_id=self.run_id,
+                message=e.get("message") or "",
+                timestamp=e.get("timestamp"),
+                level=e.get("level") or "INFO",
+                step_key=e.get("stepKey"),
+                event_type=e.get("eventType"),
+                kind=e.get("__typename"),
+            )
+            for e in self.events
+        ]

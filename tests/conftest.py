@@ -1,0 +1,23 @@
+"""Fixtures for every test: an environment that a developer's shell cannot leak into."""
+
+from __future__ import annotations
+
+import pytest
+
+CONFIG_VARIABLES = (
+    "RUNLENS_URL",
+    "DAGSTER_CLOUD_API_TOKEN",
+    "DAGSTER_CLOUD_ORGANIZATION",
+    "DAGSTER_CLOUD_DEPLOYMENT",
+    "DAGSTER_CLOUD_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path_factory):
+    """Strip runlens/Dagster+ settings and point the dg config files at nothing."""
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    missing = tmp_path_factory.getbasetemp() / "no-config"
+    monkeypatch.setenv("DAGSTER_CLOUD_CLI_CONFIG", str(missing / "config"))
+    monkeypatch.setenv("DG_CLI_CONFIG", str(missing / "dg.toml"))

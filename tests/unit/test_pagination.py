@@ -1,0 +1,110 @@
+"""Pagination over a fake Dagster that caps pages at 1000, like the real one."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+import runlens
+from runlens import errors
+
+from .fake_dagster import FakeDagster, make_events
+
+URL = "http://dagster.test:3000/graphql"
+
+
+def serve(n_events: int) -> FakeDagster:
+    fake = FakeDagster(make_events(n_events))
+    responses.add_callback(responses.POST, URL, callback=fake)
+    return fake
+
+
+def client():
+    return runlens.Client(URL, max_retries=1, backoff=0, progress=False)
+
+
+@pytest.mark.parametrize("n", [0, 1, 999, 1000, 1001, 2500, 3000])
+@responses.activate
+def test_every_event_in_storage_order(n):
+    fake = serve(n)
+    events = client().events("run-1")
+    assert len(events) == n
+    assert events["seq"].tolist() == list(range(n))
+    assert events["message"].tolist() == [e["message"] for e in fake.events]
+    # a multiple of the page size ends with one empty page; no request is wasted otherwise
+    assert len(fake.requests) == n // 1000 + 1
+    assert events.attrs["complete"] is True and events.attrs["run_ids"] == ["run-1"]
+
+
+@responses.activate
+def test_limit_without_filter_stops_fetching_early():
+    fake = serve(5000)
+    events = client().events("run-1", limit=1500)
+    assert len(events) == 1500 and events["seq"].iloc[-1] == 1499
+    assert [r["variables"]["limit"] for r in fake.requests] == [1000, 500]
+    assert events.attrs["complete"] is False
+
+
+@responses.activate
+def test_filter_then_limit_scans_until_enough_matches():
+    fake = serve(5000)
+    # only the last events are log lines at step_4 past seq 4000
+    events = client().events("run-1", types="STEP_START", step="step_3", limit=3)
+    expected = [i for i, e in enumerate(fake.events) if e["eventType"] == "STEP_START" and e["stepKey"] == "step_3"]
+    assert events["seq"].tolist() == expected[:3]
+
+
+@responses.activate
+def test_rare_match_at_the_end_is_found_with_limit_1():
+    fake = FakeDagster(make_events(4321))
+    fake.events[-1] = {**fake.events[-1], "eventType": "RUN_SUCCESS", "stepKey": None}
+    responses.add_callback(responses.POST, URL, callback=fake)
+    events = client().events("run-1", types="RUN_SUCCESS", limit=1)
+    assert events["seq"].tolist() == [4320]
+
+
+@responses.activate
+def test_iter_event_pages_resumes_from_a_cursor():
+    serve(2500)
+    c = client()
+    pages = list(c.iter_event_pages("run-1"))
+    assert [len(p) for p in pages] == [1000, 1000, 500]
+    resumed = list(c.iter_event_pages("run-1", after_cursor=pages[0].cursor))
+    assert sum(len(p) for p in resumed) == 1500
+    assert resumed[0].events[0] == pages[1].events[0]
+
+
+@responses.activate
+def test_error_mid_pagination_says_how_far_it_got():
+    fake = FakeDagster(make_events(2500))
+    calls = {"n": 0}
+
+    def flaky(request):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            return 400, {}, '{"data": null, "errors": [{"message": "boom"}]}'
+        return fake(request)
+
+    responses.add_callback(responses.POST, URL, callback=flaky)
+    with pytest.raises(errors.GraphQLError) as info:
+        client().events("run-1")
+    assert info.value.events_fetched == 1000 and info.value.cursor is not None
+    assert "after_cursor" in str(info.value)
+
+
+@responses.activate
+def test_run_not_found_on_events():
+    serve(10)
+    with pytest.raises(errors.RunNotFound):
+        client().events("other-run")
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_limit_below_one_is_invalid(bad):
+    with pytest.raises(errors.InvalidArgument):
+        client().events("run-1", limit=bad)
+
+
+def test_page_size_is_checked():
+    with pytest.raises(errors.InvalidArgument):
+        next(client().iter_event_pages("run-1", page_size=5000))

@@ -1,0 +1,199 @@
+"""HTTP and GraphQL failures become the right RunlensError; retries heal transient ones.
+
+These use `responses` for what a live server cannot be made to do on demand (401, 429,
+HTML, truncated bodies). The same paths through a real server are in tests/live.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import responses
+
+import runlens
+from runlens import errors
+
+URL = "http://dagster.test:3000/graphql"
+
+
+def client(**kw):
+    kw.setdefault("max_retries", 2)
+    kw.setdefault("backoff", 0)
+    return runlens.Client(URL, **kw)
+
+
+def run_result(**fields):
+    base = {"__typename": "Run", "id": "r1", "status": "SUCCESS", "jobName": "j", "pipelineName": "j",
+            "mode": "default", "creationTime": 1.0, "startTime": 2.0, "endTime": 3.5, "updateTime": 3.5,
+            "tags": []}
+    base.update(fields)
+    return {"data": {"runOrError": base}}
+
+
+@responses.activate
+def test_401_is_auth_error_naming_the_token_source():
+    responses.post(URL, status=401, body="no")
+    with pytest.raises(errors.AuthError, match="DAGSTER_CLOUD_API_TOKEN") as info:
+        client().run("r1")
+    assert info.value.exit_code == 4
+
+
+@responses.activate
+def test_403_with_token_never_shows_the_token():
+    responses.post(URL, status=403, body="forbidden")
+    with pytest.raises(errors.AuthError) as info:
+        client(token="super-secret-value-42").run("r1")
+    assert "super-secret-value-42" not in str(info.value)
+    assert "argument" in str(info.value)
+
+
+@responses.activate
+def test_429_then_success_is_retried_honouring_retry_after():
+    responses.post(URL, status=429, headers={"Retry-After": "0"}, body="slow down")
+    responses.post(URL, json=run_result())
+    run = client().run("r1")
+    assert run.status == runlens.RunStatus.SUCCESS
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_429_forever_is_rate_limited():
+    for _ in range(5):
+        responses.post(URL, status=429, headers={"Retry-After": "0"}, body="slow down")
+    with pytest.raises(errors.RateLimited) as info:
+        client(max_retries=2).run("r1")
+    assert info.value.exit_code == 5
+    assert len(responses.calls) == 3
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+@responses.activate
+def test_gateway_errors_are_retried(status):
+    responses.post(URL, status=status, body="bad gateway")
+    responses.post(URL, json=run_result())
+    assert client().run("r1").id == "r1"
+
+
+@responses.activate
+def test_500_with_python_error_in_data_is_server_error():
+    body = {"data": {"runOrError": {"__typename": "PythonError", "message": "boom\n", "className": "KeyError",
+                                    "stack": ["  File x\n"]}}}
+    responses.post(URL, status=500, json=body)
+    with pytest.raises(errors.ServerError, match="KeyError: boom") as info:
+        client().run("r1")
+    assert info.value.error_class == "KeyError" and info.value.stack == ["  File x\n"]
+    assert len(responses.calls) == 1  # a resolver error is not retried
+
+
+@responses.activate
+def test_validation_error_names_the_field_and_server_version():
+    body = {"data": None, "errors": [{"message": 'Cannot query field "jobName" on type "Run".'}]}
+    responses.post(URL, status=400, json=body)
+    responses.get("http://dagster.test:3000/server_info", json={"dagster_version": "0.15.0"})
+    with pytest.raises(errors.GraphQLError, match=r'jobName.*0\.15\.0') as info:
+        client().run("r1")
+    assert info.value.errors == body["errors"]
+
+
+@responses.activate
+def test_html_answer_says_the_url_is_a_web_page():
+    responses.post(URL, status=200, body="<!doctype html><html>Dagster</html>", content_type="text/html")
+    with pytest.raises(errors.ConfigError, match="HTML page"):
+        client().run("r1")
+
+
+@responses.activate
+def test_404_is_a_config_error():
+    responses.post(URL, status=404, body="Not Found", content_type="text/plain")
+    with pytest.raises(errors.ConfigError, match="404"):
+        client().run("r1")
+
+
+@responses.activate
+def test_connection_refused_names_the_url_and_the_fix():
+    responses.post(URL, body=requests.exceptions.ConnectionError("Connection refused"))
+    with pytest.raises(errors.TransportError, match="RUNLENS_URL") as info:
+        client(max_retries=0).run("r1")
+    assert URL in str(info.value)
+
+
+@responses.activate
+def test_timeout_is_transport_error():
+    responses.post(URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(errors.TransportError, match="did not answer"):
+        client(max_retries=0, timeout=0.5).run("r1")
+
+
+@responses.activate
+def test_truncated_json_is_retried_then_succeeds():
+    responses.post(URL, status=200, body='{"data": {"runOrEr', content_type="application/json")
+    responses.post(URL, json=run_result())
+    assert client().run("r1").id == "r1"
+
+
+@responses.activate
+def test_truncated_json_forever_is_a_transport_error():
+    for _ in range(4):
+        responses.post(URL, status=200, body='{"data": {"runOrEr', content_type="application/json")
+    with pytest.raises(errors.TransportError, match="incomplete"):
+        client(max_retries=2).run("r1")
+
+
+@responses.activate
+def test_run_not_found_names_the_run():
+    responses.post(URL, json={"data": {"runOrError": {"__typename": "RunNotFoundError", "message": "x"}}})
+    with pytest.raises(errors.RunNotFound, match="'nope'") as info:
+        client().run("nope")
+    assert info.value.exit_code == 3 and info.value.run_id == "nope"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None])
+def test_empty_run_id_is_invalid_argument(bad):
+    with pytest.raises(errors.InvalidArgument):
+        client().run(bad)
+
+
+@responses.activate
+def test_unknown_run_status_is_kept_not_crashed():
+    responses.post(URL, json=run_result(status="HIBERNATING"))
+    run = client().run("r1")
+    assert run.status == "HIBERNATING" and not run.is_finished
+
+
+@responses.activate
+def test_run_times_are_utc_datetimes_from_float_seconds():
+    responses.post(URL, json=run_result(creationTime=1795667190.5, startTime=1795667191.25, endTime=1795667200.0))
+    run = client().run("r1")
+    assert run.created_at.isoformat() == "2026-11-26T04:26:30.500000+00:00"
+    assert run.duration.total_seconds() == pytest.approx(8.75)
+
+
+@responses.activate
+def test_token_travels_in_dagster_plus_headers_only():
+    responses.post(URL, json=run_result())
+    client(token="tok-abc", organization="acme", deployment="dev").run("r1")
+    sent = responses.calls[0].request.headers
+    assert sent["Dagster-Cloud-Api-Token"] == "tok-abc"
+    assert sent["Dagster-Cloud-Organization"] == "acme" and sent["Dagster-Cloud-Deployment"] == "dev"
+    assert "Authorization" not in sent
+
+
+def test_repr_shows_endpoint_and_sources_never_the_token():
+    c = client(token="tok-very-secret")
+    assert URL in repr(c) and "[secure]" in repr(c) and "tok-very-secret" not in repr(c)
+    assert "tok-very-secret" not in repr(c.settings) and "tok-very-secret" not in repr(c.transport)
+
+
+def test_tls_verification_is_on():
+    assert client().transport.session.verify is True
+
+
+@responses.activate
+def test_query_never_selects_pipeline_name_on_events():
+    responses.post(URL, json={"data": {"logsForRun": {"__typename": "EventConnection", "events": [],
+                                                       "cursor": None, "hasMore": False}}})
+    client().events("r1")
+    query = json.loads(responses.calls[0].request.body)["query"]
+    assert "RunEvent" not in query
