@@ -102,7 +102,23 @@ def format_events_table(events: "pd.DataFrame", run_id: str) -> str:
         f"{t:<20} {ty:<{type_w}} {s:<{step_w}} {m}".rstrip() for t, ty, s, m in zip(times, types, steps, messages)
     )
     lines.extend(["", f"Total events: {len(events)}"])
+    lines.extend(_error_lines(events))
     return "\n".join(lines)
+
+
+def _error_lines(events: "pd.DataFrame") -> list[str]:
+    """The errors carried by the listed events, with their cause chain, in full."""
+    with_error = events[events["error_class"].notna() | events["error_message"].notna()]
+    if len(with_error) == 0:
+        return []
+    lines = ["", "Errors:"]
+    for row in with_error.itertuples():
+        where = row.step_key if isinstance(row.step_key, str) else "run"
+        message = _one_line(str(row.error_message or "").strip())
+        lines.append(f"  [{where}] {row.error_class}: {message}")
+        if isinstance(row.error_cause, str):
+            lines.append(f"    caused by {_one_line(row.error_cause)}")
+    return lines
 
 
 def events_to_records(events: "pd.DataFrame") -> list[dict[str, Any]]:

@@ -84,7 +84,9 @@ def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any]:
     chain = []
     cause = error.get("cause")
     while isinstance(cause, dict):
-        chain.append(f"{cause.get('className') or 'Error'}: {str(cause.get('message') or '').strip()}")
+        name, text = cause.get("className") or "Error", str(cause.get("message") or "").strip()
+        # Dagster's messages usually start with the class name already.
+        chain.append(text if text.startswith(f"{name}:") else f"{name}: {text}")
         cause = cause.get("cause")
     stack = error.get("stack")
     return (

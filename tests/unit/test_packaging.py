@@ -1,0 +1,101 @@
+"""The project's promises about itself: light import, declared dependencies, help texts."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _imported_after(code: str) -> set[str]:
+    script = f"import sys, json; {code}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out))
+
+
+def _roots(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_import_runlens_is_light():
+    roots = _roots(_imported_after("import runlens"))
+    assert not roots & {"matplotlib", "ipywidgets", "dagster", "pandas", "requests", "pydantic"}
+
+
+def test_cli_help_does_not_import_pandas_or_matplotlib():
+    roots = _roots(_imported_after("import runlens.cli"))
+    assert not roots & {"pandas", "matplotlib", "ipywidgets", "dagster"}
+
+
+def test_client_does_not_import_matplotlib_or_dagster():
+    roots = _roots(_imported_after("import runlens; runlens.Client; runlens.filter_events; runlens.step_durations"))
+    assert "pandas" in roots
+    assert not roots & {"matplotlib", "ipywidgets", "dagster"}
+
+
+def test_environment_yml_names_every_core_dependency():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    core = {re.split(r"[<>=!~\[ ]", dep, maxsplit=1)[0].lower() for dep in pyproject["project"]["dependencies"]}
+    env_text = (ROOT / "environment.yml").read_text()
+    named = {re.split(r"[<>=!~ ]", line.strip()[2:], maxsplit=1)[0].lower()
+             for line in env_text.splitlines() if line.strip().startswith("- ")}
+    assert core <= named, f"environment.yml misses {sorted(core - named)}"
+    assert "conda-forge" in env_text and "-e .[demo]" in env_text
+
+
+def test_every_public_name_resolves():
+    import runlens
+
+    for name in runlens.__all__:
+        assert getattr(runlens, name) is not None, name
+    with pytest.raises(AttributeError):
+        runlens.no_such_name  # noqa: B018
+
+
+def test_every_error_is_a_runlens_error_with_an_exit_code():
+    import runlens
+    from runlens import errors
+
+    for name in errors.__all__:
+        cls = getattr(runlens, name)
+        assert issubclass(cls, runlens.RunlensError)
+        assert cls.exit_code in (1, 2, 3, 4, 5)
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_has_help_and_a_readme_mention():
+    from runlens.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+    for path, command in _commands(main):
+        assert command.help, f"runlens {' '.join(path)} has no help text"
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, result.output
+        if not hasattr(command, "commands"):
+            assert f"runlens {' '.join(path)}" in readme, f"README does not mention runlens {' '.join(path)}"
+
+
+def test_python_dash_m_runlens_works():
+    out = subprocess.run([sys.executable, "-m", "runlens", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "run-events" in out.stdout
+
+
+def test_console_script_is_declared():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["runlens"] == "runlens.cli:main"

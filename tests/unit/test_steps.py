@@ -1,0 +1,537 @@
+"""runlens.steps over synthetic events frames shaped like real Dagster runs.
+
+The runs below follow what a Dagster 1.13 multiprocess run stores (see
+/work/shared/docs/dagster-graphql.md, "Step timing truth"): worker and resource markers
+before STEP_START, LOADED_INPUT/STEP_INPUT after it, STEP_OUTPUT/HANDLED_OUTPUT before
+STEP_SUCCESS, STEP_UP_FOR_RETRY → STEP_RESTARTED for a retry, and an abandoned step's
+"Dependencies for step ... Not executing." ERROR log line. Parallel steps interleave in
+storage order with timestamps slightly out of order.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runlens.event_types import EVENT_TYPES
+from runlens.frames import LEVEL_DTYPE, concat_events, empty_events_frame, events_frame, runs_frame
+from runlens.models import Run
+from runlens.steps import STEP_COLUMNS, RunSummary, duration_trend, run_summary, step_durations
+
+T0 = 1_795_667_190_000  # epoch ms
+
+_TYPENAMES = {
+    "RUN_ENQUEUED": "RunEnqueuedEvent", "RUN_STARTING": "RunStartingEvent", "RUN_START": "RunStartEvent",
+    "RUN_SUCCESS": "RunSuccessEvent", "RUN_FAILURE": "RunFailureEvent", "RUN_CANCELED": "RunCanceledEvent",
+    "ENGINE_EVENT": "EngineEvent", "STEP_WORKER_STARTING": "StepWorkerStartingEvent",
+    "STEP_WORKER_STARTED": "StepWorkerStartedEvent", "RESOURCE_INIT_STARTED": "ResourceInitStartedEvent",
+    "RESOURCE_INIT_SUCCESS": "ResourceInitSuccessEvent", "STEP_START": "ExecutionStepStartEvent",
+    "STEP_RESTARTED": "ExecutionStepRestartEvent", "STEP_UP_FOR_RETRY": "ExecutionStepUpForRetryEvent",
+    "STEP_SUCCESS": "ExecutionStepSuccessEvent", "STEP_FAILURE": "ExecutionStepFailureEvent",
+    "STEP_SKIPPED": "ExecutionStepSkippedEvent", "LOADED_INPUT": "LoadedInputEvent",
+    "STEP_INPUT": "ExecutionStepInputEvent", "STEP_OUTPUT": "ExecutionStepOutputEvent",
+    "HANDLED_OUTPUT": "HandledOutputEvent", "ASSET_MATERIALIZATION": "MaterializationEvent",
+}
+_LEVELS = {"RUN_ENQUEUED": "INFO", "RUN_STARTING": "INFO", "STEP_FAILURE": "ERROR", "RUN_FAILURE": "ERROR",
+           "RUN_CANCELED": "ERROR"}
+
+
+class RunBuilder:
+    """Raw ``logsForRun`` records of one run, appended in storage order."""
+
+    def __init__(self, run_id: str = "run-a", t0: int = T0):
+        self.run_id, self.t0, self.records = run_id, t0, []
+
+    def event(self, at: int, event_type: str, step: str | None = None, message: str = "", *,
+              error: dict | None = None, asset: str | None = None) -> RunBuilder:
+        record = {
+            "__typename": _TYPENAMES.get(event_type, "EngineEvent"),
+            "message": message,
+            "timestamp": str(self.t0 + at),
+            "level": _LEVELS.get(event_type, "DEBUG"),
+            "stepKey": step,
+            "eventType": event_type,
+        }
+        if error:
+            record["error"] = error
+        if asset:
+            record["assetKey"] = {"path": asset.split("/")}
+        self.records.append(record)
+        return self
+
+    def log(self, at: int, step: str | None, message: str, level: str = "INFO") -> RunBuilder:
+        self.records.append({"__typename": "LogMessageEvent", "message": message, "timestamp": str(self.t0 + at),
+                             "level": level, "stepKey": step, "eventType": None})
+        return self
+
+    def abandoned(self, at: int, step: str, failed: list[str], *, upstream_skipped: bool = False,
+                  with_step_key: bool = True) -> RunBuilder:
+        how = "were not executed" if upstream_skipped else "failed"
+        return self.log(at, step if with_step_key else None,
+                        f"Dependencies for step {step} {how}: {failed!r}. Not executing.", level="ERROR")
+
+    def frame(self) -> pd.DataFrame:
+        return events_frame(self.records, self.run_id)
+
+
+def user_error(cls: str, message: str, cause: dict | None = None) -> dict:
+    """An error as Dagster reports a raise in op code: wrapped, the op's exception as cause."""
+    inner = {"message": f"{cls}: {message}\n", "className": cls, "stack": ['  File "/srv/ops.py", line 3\n'],
+             "cause": cause}
+    return {"message": 'dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while '
+                       'executing op "x":\n', "className": "DagsterExecutionStepExecutionError",
+            "stack": ['  File "/srv/dagster/_core/execution/plan/utils.py", line 54\n'], "cause": inner}
+
+
+def etl_run(run_id: str = "run-a", t0: int = T0) -> RunBuilder:
+    """A finished, failed multiprocess run: parallel extracts, a retried step, a dynamic
+    fan-out with one failed branch, two abandoned steps downstream."""
+    b = RunBuilder(run_id, t0)
+    b.event(0, "RUN_ENQUEUED").event(200, "RUN_STARTING")
+    b.event(1000, "RUN_START", message='Started execution of run for "etl_job".')
+    b.event(1010, "ENGINE_EVENT", message="Executing steps using multiprocess executor: parent process (pid: 7)")
+    # extract and extract_customers run in parallel; their events interleave.
+    b.event(1100, "STEP_WORKER_STARTING", "extract").event(1105, "STEP_WORKER_STARTING", "extract_customers")
+    b.event(1900, "STEP_WORKER_STARTED", "extract").event(1950, "RESOURCE_INIT_STARTED", "extract")
+    b.event(1960, "STEP_WORKER_STARTED", "extract_customers").event(2000, "RESOURCE_INIT_SUCCESS", "extract")
+    b.event(2080, "STEP_START", "extract_customers")
+    b.event(2050, "STEP_START", "extract")  # stored after a later timestamp: storage order ≠ time order
+    b.log(2300, "extract", "extracted 12 orders")
+    b.event(2400, "STEP_OUTPUT", "extract_customers").event(2420, "HANDLED_OUTPUT", "extract_customers")
+    b.event(2450, "STEP_SUCCESS", "extract_customers")
+    b.event(3000, "STEP_OUTPUT", "extract").log(3010, "extract", "Writing file at: /tmp/storage/extract", "DEBUG")
+    b.event(3040, "HANDLED_OUTPUT", "extract").event(3050, "ASSET_MATERIALIZATION", "extract", asset="raw/orders")
+    b.event(3100, "STEP_SUCCESS", "extract")
+    # transform fails once, waits, succeeds on its second attempt.
+    b.event(3200, "STEP_WORKER_STARTING", "transform").event(3900, "STEP_WORKER_STARTED", "transform")
+    b.event(4000, "STEP_START", "transform").log(4030, "transform", "Loading file from: /tmp/storage/extract", "DEBUG")
+    b.event(4100, "LOADED_INPUT", "transform").event(4110, "STEP_INPUT", "transform")
+    b.event(4150, "LOADED_INPUT", "transform").event(4160, "STEP_INPUT", "transform")
+    b.log(4300, "transform", "flaky upstream, failing once", "WARNING")
+    b.event(4500, "STEP_UP_FOR_RETRY", "transform", error=user_error("RetryRequested", "try again"))
+    b.event(5500, "STEP_WORKER_STARTING", "transform").event(6200, "STEP_WORKER_STARTED", "transform")
+    b.event(6300, "STEP_RESTARTED", "transform")
+    b.event(6360, "LOADED_INPUT", "transform").event(6370, "STEP_INPUT", "transform")
+    b.event(6400, "LOADED_INPUT", "transform").event(6410, "STEP_INPUT", "transform")
+    b.event(7000, "STEP_OUTPUT", "transform").event(7100, "HANDLED_OUTPUT", "transform")
+    b.event(7110, "ASSET_MATERIALIZATION", "transform", asset="clean/orders")
+    b.event(7200, "STEP_SUCCESS", "transform")
+    # Dynamic fan-out: three parallel branches, apac fails.
+    for i, region in enumerate(("emea", "amer", "apac")):
+        b.event(7300 + i, "STEP_WORKER_STARTING", f"process[{region}]")
+    b.event(8000, "STEP_WORKER_STARTED", "process[amer]").event(8010, "STEP_WORKER_STARTED", "process[emea]")
+    b.event(8100, "STEP_START", "process[amer]")
+    b.event(8020, "STEP_WORKER_STARTED", "process[apac]").event(8090, "STEP_START", "process[emea]")
+    b.event(8120, "STEP_START", "process[apac]")
+    b.event(8150, "LOADED_INPUT", "process[emea]").event(8160, "LOADED_INPUT", "process[amer]")
+    b.log(8300, "process[apac]", "région apac: naïve café ✓ 数据", "INFO")
+    b.event(8600, "STEP_FAILURE", "process[apac]",
+            error=user_error("ValueError", "bad region apac", {"message": "KeyError: 'apac'\n",
+                                                               "className": "KeyError", "stack": []}))
+    b.event(8900, "STEP_SUCCESS", "process[amer]").event(9200, "STEP_SUCCESS", "process[emea]")
+    b.abandoned(9300, "load", ["process[apac]"])
+    b.abandoned(9310, "report", ["load"], upstream_skipped=True)
+    b.event(9400, "RUN_FAILURE", message="Execution of run for \"etl_job\" failed. Steps failed: ['process[apac]'].")
+    b.event(9450, "ENGINE_EVENT", message="Process for run exited (pid: 7).")
+    return b
+
+
+def live_run(run_id: str = "run-b", t0: int = T0 + 60_000) -> RunBuilder:
+    """A run still in progress: one step done, one running its second attempt, one running
+    its first, one waiting to retry, one skipped by Dagster (STEP_SKIPPED)."""
+    b = RunBuilder(run_id, t0)
+    b.event(0, "RUN_STARTING").event(500, "RUN_START")
+    b.event(600, "STEP_WORKER_STARTING", "a").event(1200, "STEP_WORKER_STARTED", "a")
+    b.event(1300, "STEP_START", "a").event(1800, "STEP_SUCCESS", "a")
+    b.event(1900, "STEP_START", "b").event(2400, "STEP_UP_FOR_RETRY", "b").event(2900, "STEP_RESTARTED", "b")
+    b.event(1950, "STEP_START", "c")
+    b.log(2000, "d", "Skipping step d due to skipped dependencies: ['a.maybe'].")
+    b.event(2000, "STEP_SKIPPED", "d")
+    b.event(3000, "STEP_START", "e").event(3200, "STEP_UP_FOR_RETRY", "e")
+    b.log(3500, "c", "still working")
+    return b
+
+
+def ms(n: int) -> pd.Timedelta:
+    return pd.Timedelta(milliseconds=n)
+
+
+def at(offset: int, t0: int = T0) -> pd.Timestamp:
+    return pd.Timestamp(t0 + offset, unit="ms", tz="UTC")
+
+
+def reference_step_stats(records: list[dict]) -> dict[str, dict]:
+    """Dagster's ``stepStats`` replay (dagster/_core/execution/stats.py), over raw records."""
+    stats: dict[str, dict] = {}
+    for r in records:
+        step, kind, t = r.get("stepKey"), r.get("eventType"), int(r["timestamp"])
+        if not step or kind not in ("STEP_START", "STEP_RESTARTED", "STEP_UP_FOR_RETRY", "STEP_FAILURE",
+                                    "STEP_SUCCESS", "STEP_SKIPPED"):
+            continue
+        s = stats.setdefault(step, {"status": None, "start": None, "end": None, "attempts": [], "open": None})
+        if kind in ("STEP_START", "STEP_RESTARTED"):
+            if kind == "STEP_START":
+                s["status"], s["start"] = "IN_PROGRESS", t
+            s["open"] = t
+            continue
+        if kind != "STEP_UP_FOR_RETRY":
+            s["end"], s["status"] = t, kind.removeprefix("STEP_")
+        s["attempts"].append((s["open"] if s["open"] is not None else t, t))
+        s["open"] = None
+    return stats
+
+
+def assert_agrees_with_stepstats(records: list[dict], steps: pd.DataFrame) -> None:
+    truth = reference_step_stats(records)
+    ours = steps.set_index(steps["step_key"].astype(str))
+    for key, s in truth.items():
+        row = ours.loc[key]
+        assert row["status"] == (s["status"] or "IN_PROGRESS"), key
+        assert (pd.isna(row["start"]) if s["start"] is None else row["start"] == at(s["start"], 0)), key
+        assert (pd.isna(row["end"]) if s["end"] is None else row["end"] == at(s["end"], 0)), key
+        assert row["attempts"] == len(s["attempts"]), key
+        closed = [(a, b) for a, b in row["attempt_spans"] if b is not None]
+        assert closed == [(at(a, 0), at(b, 0)) for a, b in s["attempts"]], key
+
+
+# --------------------------------------------------------------------------- step_durations
+
+
+def test_columns_and_dtypes():
+    steps = step_durations(etl_run().frame())
+    assert list(steps.columns) == list(STEP_COLUMNS)
+    assert str(steps["status"].dtype) == "category"
+    assert list(steps["status"].cat.categories) == ["SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED"]
+    assert steps["start"].dtype == "datetime64[ms, UTC]" and steps["end"].dtype == "datetime64[ms, UTC]"
+    for column in ("duration", "attempt_time", "retry_wait", "worker_startup", "resource_init", "input_loading",
+                   "output_handling"):
+        assert steps[column].dtype == "timedelta64[ms]", column
+    assert steps["attempts"].dtype == "int64"
+    assert steps["attempt_spans"].dtype == object
+
+
+def test_rows_are_ordered_by_start_with_skipped_last():
+    steps = step_durations(etl_run().frame())
+    assert steps["step_key"].astype(str).tolist() == [
+        "extract", "extract_customers", "transform", "process[emea]", "process[amer]", "process[apac]",
+        "load", "report",
+    ]
+    assert steps["status"].astype(str).tolist() == ["SUCCESS"] * 5 + ["FAILURE", "SKIPPED", "SKIPPED"]
+
+
+def test_simple_step_exact_numbers():
+    row = step_durations(etl_run().frame()).set_index("step_key").loc["extract"]
+    assert row["start"] == at(2050) and row["end"] == at(3100)
+    assert row["duration"] == ms(1050)
+    assert row["attempts"] == 1 and row["attempt_spans"] == [(at(2050), at(3100))]
+    assert row["attempt_time"] == ms(1050) and row["retry_wait"] == ms(0)
+    assert row["worker_startup"] == ms(800)  # 1100 → 1900, before the step's start
+    assert row["worker_spans"] == [(at(1100), at(1900))]
+    assert row["resource_init"] == ms(50)
+    assert pd.isna(row["input_loading"])  # no inputs
+    assert row["output_handling"] == ms(40)  # STEP_OUTPUT 3000 → HANDLED_OUTPUT 3040
+    assert pd.isna(row["error_class"]) and pd.isna(row["error_message"])
+    assert row["last_event"] == at(3100)
+
+
+def test_retried_step():
+    row = step_durations(etl_run().frame()).set_index("step_key").loc["transform"]
+    assert row["status"] == "SUCCESS"
+    assert row["start"] == at(4000) and row["end"] == at(7200)
+    assert row["duration"] == ms(3200)  # spans both attempts and the wait between them
+    assert row["attempts"] == 2
+    assert row["attempt_spans"] == [(at(4000), at(4500)), (at(6300), at(7200))]
+    assert row["attempt_time"] == ms(500 + 900)
+    assert row["retry_wait"] == ms(6300 - 4500)
+    assert row["attempt_time"] + row["retry_wait"] == row["duration"]
+    assert row["worker_startup"] == ms(700 + 700)  # a new process per attempt
+    assert row["worker_spans"] == [(at(3200), at(3900)), (at(5500), at(6200))]
+    assert pd.isna(row["resource_init"])
+    # LOADED_INPUT measured from the previous lifecycle event: 4000→4100, 4110→4150, 6300→6360, 6370→6400.
+    assert row["input_loading"] == ms(100 + 40 + 60 + 30)
+    assert row["output_handling"] == ms(100)
+    assert pd.isna(row["error_class"])  # the retried attempt's error is not the step's
+
+
+def test_failed_step_error_is_the_ops_exception():
+    row = step_durations(etl_run().frame()).set_index("step_key").loc["process[apac]"]
+    assert row["status"] == "FAILURE"
+    assert row["start"] == at(8120) and row["end"] == at(8600) and row["duration"] == ms(480)
+    assert row["attempts"] == 1
+    assert row["error_class"] == "ValueError"
+    assert row["error_message"] == "bad region apac"
+
+
+def test_error_without_wrapper_keeps_class_and_strips_prefix():
+    b = RunBuilder().event(0, "STEP_START", "s")
+    b.event(10, "STEP_FAILURE", "s", error={"message": "dagster._core.definitions.events.Failure: no data\n",
+                                            "className": "Failure", "stack": []})
+    row = step_durations(b.frame()).iloc[0]
+    assert (row["error_class"], row["error_message"]) == ("Failure", "no data")
+
+
+def test_dynamic_steps_in_parallel_with_timestamp_inversions():
+    steps = step_durations(etl_run().frame()).set_index("step_key")
+    assert steps.loc["process[emea]", "start"] == at(8090)  # stored after amer's later STEP_START
+    assert steps.loc["process[emea]", "duration"] == ms(9200 - 8090)
+    assert steps.loc["process[amer]", "duration"] == ms(800)
+    assert steps.loc["process[emea]", "worker_startup"] == ms(8010 - 7300)
+    assert steps.loc["process[emea]", "input_loading"] == ms(8150 - 8090)
+    assert steps.loc["extract_customers", "start"] == at(2080)
+    assert steps.loc["extract_customers", "output_handling"] == ms(20)
+
+
+def test_abandoned_steps_are_skipped_rows():
+    steps = step_durations(etl_run().frame()).set_index("step_key")
+    for key, logged in (("load", 9300), ("report", 9310)):
+        row = steps.loc[key]
+        assert row["status"] == "SKIPPED"
+        assert pd.isna(row["start"]) and pd.isna(row["end"]) and pd.isna(row["duration"])
+        assert row["attempts"] == 0 and row["attempt_spans"] == []
+        assert pd.isna(row["retry_wait"])
+        assert row["last_event"] == at(logged)
+
+
+def test_abandoned_step_found_from_the_message_when_the_line_has_no_step_key():
+    b = RunBuilder().event(0, "STEP_START", "up").event(5, "STEP_FAILURE", "up")
+    b.abandoned(9, "down[x]", ["up"], with_step_key=False)
+    b.log(10, None, "Dependencies for step nothing to see", "ERROR")  # not the pattern
+    steps = step_durations(b.frame())
+    assert steps["step_key"].astype(str).tolist() == ["up", "down[x]"]
+    assert steps["status"].astype(str).tolist() == ["FAILURE", "SKIPPED"]
+
+
+def test_in_progress_steps():
+    records = live_run().records
+    steps = step_durations(live_run().frame()).set_index("step_key")
+    assert list(steps.index.astype(str)) == ["a", "b", "c", "e", "d"]
+    b = steps.loc["b"]  # second attempt running
+    assert b["status"] == "IN_PROGRESS" and pd.isna(b["end"]) and pd.isna(b["duration"])
+    assert b["attempts"] == 1  # as stepStats: finished attempts only
+    assert b["attempt_spans"] == [(at(1900, T0 + 60_000), at(2400, T0 + 60_000)), (at(2900, T0 + 60_000), None)]
+    assert b["retry_wait"] == ms(500) and b["attempt_time"] == ms(500)
+    c = steps.loc["c"]  # first attempt running: stepStats lists no attempt yet
+    assert c["status"] == "IN_PROGRESS" and c["attempts"] == 0
+    assert c["attempt_spans"] == [(at(1950, T0 + 60_000), None)]
+    assert c["last_event"] == at(3500, T0 + 60_000)
+    e = steps.loc["e"]  # up for retry now
+    assert e["status"] == "IN_PROGRESS" and e["attempts"] == 1 and e["retry_wait"] == ms(0)
+    d = steps.loc["d"]  # STEP_SKIPPED: Dagster closes a zero-length attempt and sets the end
+    assert d["status"] == "SKIPPED" and pd.isna(d["start"]) and d["end"] == at(2000, T0 + 60_000)
+    assert d["attempts"] == 1
+    assert_agrees_with_stepstats(records, steps.reset_index())
+
+
+def test_agrees_with_dagster_stepstats_replay():
+    b = etl_run()
+    assert_agrees_with_stepstats(b.records, step_durations(b.frame()))
+
+
+def test_random_runs_agree_with_stepstats_replay():
+    for seed in range(40):
+        rng = random.Random(seed)
+        b = RunBuilder(f"r{seed}")
+        b.event(0, "RUN_START")
+        lines = []
+        for i in range(rng.randint(1, 6)):
+            step, t = f"op_{i}[{i}]" if i % 2 else f"op_{i}", rng.randint(0, 500)
+            lines.append((t, "STEP_WORKER_STARTING", step))
+            t += rng.randint(1, 900)
+            lines.append((t, "STEP_WORKER_STARTED", step))
+            if rng.random() < 0.15:
+                continue  # never started
+            t += rng.randint(0, 50)
+            lines.append((t, "STEP_START", step))
+            for _ in range(rng.randint(0, 3)):
+                t += rng.randint(0, 400)
+                lines.append((t, "STEP_UP_FOR_RETRY", step))
+                t += rng.randint(0, 2000)
+                lines.append((t, "STEP_RESTARTED", step))
+            t += rng.randint(0, 400)
+            if rng.random() < 0.8:
+                lines.append((t, rng.choice(["STEP_SUCCESS", "STEP_FAILURE"]), step))
+        # Storage order: by time give or take 30 ms per step; a step's own events keep their order.
+        jitter = {step: rng.uniform(-30, 30) for _, _, step in lines}
+        lines.sort(key=lambda x: x[0] + jitter[x[2]])
+        for t, kind, step in lines:
+            b.event(t, kind, step)
+        assert_agrees_with_stepstats(b.records, step_durations(b.frame()))
+
+
+def test_storage_order_comes_from_seq_not_row_order():
+    frame = etl_run().frame()
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    pd.testing.assert_frame_equal(step_durations(shuffled), step_durations(frame))
+    by_time = frame.sort_values("timestamp", kind="stable")
+    pd.testing.assert_frame_equal(step_durations(by_time), step_durations(frame))
+
+
+def test_several_runs_in_one_frame():
+    a, b = etl_run(), live_run()
+    both = step_durations(concat_events([a.frame(), b.frame()]))
+    assert both["run_id"].astype(str).tolist() == ["run-a"] * 8 + ["run-b"] * 5
+    for builder in (a, b):
+        alone = step_durations(builder.frame())
+        part = both[both["run_id"] == builder.run_id].reset_index(drop=True)
+        cols = [c for c in STEP_COLUMNS if c not in ("run_id", "step_key", "error_class")]
+        pd.testing.assert_frame_equal(part[cols], alone[cols])
+        assert part["step_key"].astype(str).tolist() == alone["step_key"].astype(str).tolist()
+    # the same step key in two runs stays two rows
+    again = step_durations(concat_events([a.frame(), etl_run("run-c", T0 + 3_600_000).frame()]))
+    assert (again["step_key"] == "transform").sum() == 2
+    assert again.attrs["run_start"] == {"run-a": at(1000), "run-c": at(1000, T0 + 3_600_000)}
+
+
+def test_empty_frame_gives_an_empty_typed_table():
+    for frame in (empty_events_frame(), empty_events_frame("run-x"), RunBuilder().event(0, "RUN_START").frame()):
+        steps = step_durations(frame)
+        assert steps.empty
+        assert list(steps.columns) == list(STEP_COLUMNS)
+        assert steps["duration"].dtype == "timedelta64[ms]" and steps["start"].dtype == "datetime64[ms, UTC]"
+        assert list(steps["status"].cat.categories) == ["SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED"]
+
+
+def test_steps_without_worker_events_have_no_startup():
+    b = RunBuilder().event(0, "RUN_START").event(10, "STEP_START", "s").event(30, "STEP_SUCCESS", "s")
+    row = step_durations(b.frame()).iloc[0]
+    assert pd.isna(row["worker_startup"]) and row["worker_spans"] == [] and row["duration"] == ms(20)
+
+
+def test_not_an_events_frame():
+    with pytest.raises(ValueError, match="events frame"):
+        step_durations(pd.DataFrame({"a": [1]}))
+
+
+def _big_frame(n_steps: int = 2_000, per_step: int = 500) -> pd.DataFrame:
+    """A 1M-event run built column by column: per step 9 lifecycle events and log lines."""
+    lifecycle = ["STEP_WORKER_STARTING", "STEP_WORKER_STARTED", "STEP_START", "LOADED_INPUT", "STEP_INPUT"]
+    tail = ["STEP_OUTPUT", "HANDLED_OUTPUT", "STEP_SUCCESS"]
+    n_logs = per_step - len(lifecycle) - len(tail)
+    pattern = lifecycle + [None] * n_logs + tail
+    types = pd.Categorical(pattern * n_steps, categories=list(EVENT_TYPES))
+    step_names = [f"op_{i}" if i % 3 else f"process[{i}]" for i in range(n_steps)]
+    n = n_steps * per_step
+    rng = np.random.default_rng(0)
+    start = np.repeat(rng.integers(0, 600_000, n_steps), per_step)
+    offset = np.tile(np.arange(per_step) * 10, n_steps)
+    t = T0 + start + offset
+    # Storage order: by time with jitter across steps, each step keeping its own order.
+    order = np.argsort(t + rng.integers(-30, 30, n_steps).repeat(per_step), kind="stable")
+    frame = pd.DataFrame({
+        "seq": np.arange(n, dtype=np.int64),
+        "run_id": pd.Categorical(["big"] * n),
+        "timestamp": pd.DatetimeIndex(t[order].astype("datetime64[ms]")).tz_localize("UTC"),
+        "level": pd.Categorical.from_codes(np.zeros(n, np.int8), dtype=LEVEL_DTYPE),
+        "event_type": types[order],
+        "step_key": pd.Categorical.from_codes(np.repeat(np.arange(n_steps), per_step)[order], step_names),
+        "message": pd.array(["log line"] * n, dtype="string"),
+    })
+    return frame
+
+
+def test_one_million_events(record_property):
+    frame = _big_frame()
+    assert len(frame) == 1_000_000
+    t = time.perf_counter()
+    steps = step_durations(frame)
+    elapsed = time.perf_counter() - t
+    record_property("step_durations_1M_seconds", round(elapsed, 3))
+    print(f"\nstep_durations over {len(frame):,} events, {len(steps):,} steps: {elapsed:.3f} s")
+    assert len(steps) == 2_000
+    assert (steps["status"] == "SUCCESS").all()
+    assert (steps["duration"] == ms(10 * 497)).all()  # STEP_START at 20 ms, STEP_SUCCESS at 4990 ms
+    assert (steps["worker_startup"] == ms(10)).all()
+    assert (steps["input_loading"] == ms(10)).all() and (steps["output_handling"] == ms(10)).all()
+    assert steps["start"].is_monotonic_increasing
+
+
+# --------------------------------------------------------------------------- run_summary
+
+
+def test_run_summary_of_a_failed_run():
+    b = etl_run()
+    summary = run_summary(b.frame())
+    assert isinstance(summary, RunSummary)
+    assert summary.run_id == "run-a" and summary.status == "FAILURE"
+    assert summary.wall_time == ms(9400 - 1000)
+    assert summary.queued == ms(1000)  # RUN_ENQUEUED → RUN_START
+    assert summary.steps_by_status == {"SUCCESS": 5, "FAILURE": 1, "IN_PROGRESS": 0, "SKIPPED": 2}
+    assert summary.slowest_steps[0] == ("transform", ms(3200))
+    assert len(summary.slowest_steps) == 5
+    assert [d for _, d in summary.slowest_steps] == sorted((d for _, d in summary.slowest_steps), reverse=True)
+    assert summary.total_retry_wait == ms(1800)
+    assert summary.materializations == ["raw/orders", "clean/orders"]
+    assert summary.first_failure == ("process[apac]", "ValueError", "bad region apac")
+    assert summary.n_events == len(b.records)
+
+
+def test_run_summary_text_and_html():
+    summary = run_summary(etl_run().frame())
+    text = str(summary)
+    lines = text.splitlines()
+    assert lines[0].split() == ["Run", "run-a"]
+    width = len("Retry wait")  # the longest label: values start two spaces after it
+    assert all(line[width:width + 2] == "  " and line[width + 2] != " " for line in lines), text
+    assert "Wall time" in text and "8.400 s" in text
+    assert "process[apac]: ValueError: bad region apac" in text
+    assert repr(summary) == text
+    html = summary._repr_html_()
+    assert html.startswith("<table>") and "<th" in html and "process[apac]: ValueError" in html
+
+
+def test_run_summary_of_a_run_in_progress():
+    summary = run_summary(live_run().frame())
+    assert summary.status == "STARTED"
+    assert summary.wall_time is None
+    assert summary.queued == ms(500)  # RUN_STARTING → RUN_START when not queued
+    assert summary.steps_by_status["IN_PROGRESS"] == 3 and summary.steps_by_status["SKIPPED"] == 1
+    assert summary.first_failure is None and summary.materializations == []
+
+
+def test_run_summary_prefers_the_run_model():
+    run = Run(id="run-a", status="CANCELED", jobName="etl_job", creationTime=(T0 - 5000) / 1000,
+              startTime=(T0 + 1000) / 1000, endTime=(T0 + 9999) / 1000)
+    frame = concat_events([etl_run().frame(), live_run().frame()])
+    summary = run_summary(frame, run)
+    assert summary.status == "CANCELED" and summary.job_name == "etl_job"
+    assert summary.wall_time == ms(8400)  # events win over the model's times
+    assert summary.n_events == len(etl_run().records)
+    with pytest.raises(ValueError, match="one run"):
+        run_summary(frame)
+
+
+def test_run_summary_of_an_empty_frame():
+    summary = run_summary(empty_events_frame())
+    assert summary.status == "UNKNOWN" and summary.n_events == 0 and summary.wall_time is None
+    assert summary.steps_by_status == {"SUCCESS": 0, "FAILURE": 0, "IN_PROGRESS": 0, "SKIPPED": 0}
+    assert "Events" in str(summary)
+
+
+# --------------------------------------------------------------------------- duration_trend
+
+
+def test_duration_trend_with_runs():
+    frames = [etl_run(f"run-{i}", T0 + i * 3_600_000).frame() for i in range(3)]
+    steps = step_durations(concat_events(frames))
+    runs = runs_frame([{"id": f"run-{i}", "jobName": "etl_job", "status": "FAILURE",
+                        "creationTime": (T0 + i * 3_600_000) / 1000} for i in (2, 1, 0)])
+    trend = duration_trend(steps, runs)
+    assert list(trend.columns) == ["run_id", "step_key", "status", "start", "run_start", "duration", "job_name",
+                                   "run_status", "created"]
+    transform = trend[trend["step_key"] == "transform"]
+    assert transform["run_id"].tolist() == ["run-0", "run-1", "run-2"]  # by creation time
+    assert transform["duration"].tolist() == [3.2, 3.2, 3.2]
+    assert transform["created"].tolist() == [at(0), at(3_600_000), at(7_200_000)]
+    assert trend.loc[trend["step_key"] == "load", "duration"].isna().all()
+    assert (trend.groupby("run_id")["run_start"].nunique() == 1).all()
+
+
+def test_duration_trend_without_runs():
+    trend = duration_trend(step_durations(etl_run().frame()))
+    assert list(trend.columns) == ["run_id", "step_key", "status", "start", "run_start", "duration"]
+    assert trend["duration"].dtype == "float64"
+    assert len(trend) == 8
