@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from . import queries
 from .config import Settings, resolve
@@ -137,7 +138,7 @@ class Client:
         created_after: datetime | str | float | None = None,
         created_before: datetime | str | float | None = None,
         limit: int | None = None,
-    ) -> "pd.DataFrame":
+    ) -> pd.DataFrame:
         """List runs, newest first.
 
         Parameters
@@ -272,7 +273,7 @@ class Client:
         limit: int | None = None,
         progress: bool | None = None,
         after_cursor: str | None = None,
-    ) -> "pd.DataFrame":
+    ) -> pd.DataFrame:
         """Fetch the events of a run as a typed DataFrame, in storage order.
 
         Parameters
@@ -363,7 +364,7 @@ class Client:
         step: str | None = None,
         levels: str | Sequence[str] | None = None,
         progress: bool | None = None,
-    ) -> "pd.DataFrame":
+    ) -> pd.DataFrame:
         """Fetch the events of many runs concurrently into one frame.
 
         At most ``max_workers`` runs are fetched at once, so a server is never hit
@@ -411,7 +412,7 @@ class Client:
         return result
 
     def follow(self, run_id: str, *, interval: float = 2.0, grace: float = 1.0,
-               timeout: float | None = None) -> Iterator["pd.DataFrame"]:
+               timeout: float | None = None) -> Iterator[pd.DataFrame]:
         """Yield a run's events as they are stored, until the run has ended.
 
         Polls from the last cursor (nothing is fetched twice) every ``interval``
@@ -454,7 +455,7 @@ class Client:
 
     # -- steps ------------------------------------------------------------------------
 
-    def step_stats(self, run_id_or_ids: str | Iterable[str], *, max_workers: int = 4) -> "pd.DataFrame":
+    def step_stats(self, run_id_or_ids: str | Iterable[str], *, max_workers: int = 4) -> pd.DataFrame:
         """Dagster's own per-step numbers (``Run.stepStats``), one row per run and step.
 
         Returns
@@ -515,9 +516,9 @@ def _epoch_seconds(value: datetime | str | float | int) -> float:
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -86,7 +86,7 @@ def _cut(text: str, width: int = MESSAGE_WIDTH) -> str:
     return text[: width - 3] + "..." if len(text) > width else text
 
 
-def format_events_table(events: "pd.DataFrame", run_id: str) -> str:
+def format_events_table(events: pd.DataFrame, run_id: str) -> str:
     """The seed's table, one line per event, columns widened to fit long values."""
     if len(events) == 0:
         return f"No events found for run {run_id}"
@@ -106,7 +106,7 @@ def format_events_table(events: "pd.DataFrame", run_id: str) -> str:
     return "\n".join(lines)
 
 
-def _error_lines(events: "pd.DataFrame") -> list[str]:
+def _error_lines(events: pd.DataFrame) -> list[str]:
     """The errors carried by the listed events, with their cause chain, in full."""
     with_error = events[events["error_class"].notna() | events["error_message"].notna()]
     if len(with_error) == 0:
@@ -121,7 +121,7 @@ def _error_lines(events: "pd.DataFrame") -> list[str]:
     return lines
 
 
-def events_to_records(events: "pd.DataFrame") -> list[dict[str, Any]]:
+def events_to_records(events: pd.DataFrame) -> list[dict[str, Any]]:
     """Events as the seed's JSON records (camelCase keys, ISO 8601 UTC timestamps)."""
     times = events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
 
@@ -138,7 +138,7 @@ def events_to_records(events: "pd.DataFrame") -> list[dict[str, Any]]:
     ]
 
 
-def format_events_json(events: "pd.DataFrame", run_id: str) -> str:
+def format_events_json(events: pd.DataFrame, run_id: str) -> str:
     """The seed's JSON document for a list of events."""
     return json.dumps(
         {"run_id": run_id, "events": events_to_records(events), "count": len(events)},

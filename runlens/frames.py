@@ -29,7 +29,8 @@ asset_key       string                      materializations/observations: ``a/b
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

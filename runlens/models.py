@@ -16,14 +16,14 @@ Events are validated page by page (:class:`EventPage`), not one model per event:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from enum import Enum
-from typing import Any, Optional, Union
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """A run's status, as Dagster's ``RunStatus`` enum (all ten values)."""
 
     QUEUED = "QUEUED"
@@ -37,14 +37,11 @@ class RunStatus(str, Enum):
     CANCELING = "CANCELING"
     CANCELED = "CANCELED"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
 
-class RunEventLevel(str, Enum):
+class RunEventLevel(StrEnum):
     """An event's log level, as Dagster's ``LogLevel``."""
 
     DEBUG = "DEBUG"
@@ -53,25 +50,22 @@ class RunEventLevel(str, Enum):
     ERROR = "ERROR"
     CRITICAL = "CRITICAL"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 LEVELS = tuple(level.value for level in RunEventLevel)
 
 
-def seconds_to_utc(value: Any) -> Optional[datetime]:
+def seconds_to_utc(value: Any) -> datetime | None:
     """Epoch seconds (Dagster's run times) to an aware UTC datetime; None stays None."""
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    return datetime.fromtimestamp(float(value), tz=UTC)
 
 
-def millis_to_utc(value: Any) -> Optional[datetime]:
+def millis_to_utc(value: Any) -> datetime | None:
     """Epoch milliseconds as a string (Dagster's event times) to an aware UTC datetime."""
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
 
 
 class _Model(BaseModel):
@@ -85,10 +79,10 @@ class RunStats(_Model):
     steps_failed: int = Field(0, alias="stepsFailed")
     materializations: int = 0
     expectations: int = 0
-    enqueued_time: Optional[datetime] = Field(None, alias="enqueuedTime")
-    launch_time: Optional[datetime] = Field(None, alias="launchTime")
-    start_time: Optional[datetime] = Field(None, alias="startTime")
-    end_time: Optional[datetime] = Field(None, alias="endTime")
+    enqueued_time: datetime | None = Field(None, alias="enqueuedTime")
+    launch_time: datetime | None = Field(None, alias="launchTime")
+    start_time: datetime | None = Field(None, alias="startTime")
+    end_time: datetime | None = Field(None, alias="endTime")
 
     _times = field_validator("enqueued_time", "launch_time", "start_time", "end_time", mode="before")(
         lambda v: seconds_to_utc(v)
@@ -103,19 +97,19 @@ class Run(_Model):
     """
 
     id: str
-    status: Union[RunStatus, str]
-    job_name: Optional[str] = Field(None, alias="jobName")
-    pipeline_name: Optional[str] = Field(None, alias="pipelineName")
-    mode: Optional[str] = None
-    created_at: Optional[datetime] = Field(None, alias="creationTime")
-    started_at: Optional[datetime] = Field(None, alias="startTime")
-    ended_at: Optional[datetime] = Field(None, alias="endTime")
-    updated_at: Optional[datetime] = Field(None, alias="updateTime")
-    root_run_id: Optional[str] = Field(None, alias="rootRunId")
-    parent_run_id: Optional[str] = Field(None, alias="parentRunId")
+    status: RunStatus | str
+    job_name: str | None = Field(None, alias="jobName")
+    pipeline_name: str | None = Field(None, alias="pipelineName")
+    mode: str | None = None
+    created_at: datetime | None = Field(None, alias="creationTime")
+    started_at: datetime | None = Field(None, alias="startTime")
+    ended_at: datetime | None = Field(None, alias="endTime")
+    updated_at: datetime | None = Field(None, alias="updateTime")
+    root_run_id: str | None = Field(None, alias="rootRunId")
+    parent_run_id: str | None = Field(None, alias="parentRunId")
     tags: dict[str, str] = Field(default_factory=dict)
-    run_config_yaml: Optional[str] = Field(None, alias="runConfigYaml")
-    stats: Optional[RunStats] = None
+    run_config_yaml: str | None = Field(None, alias="runConfigYaml")
+    stats: RunStats | None = None
 
     _times = field_validator("created_at", "started_at", "ended_at", "updated_at", mode="before")(
         lambda v: seconds_to_utc(v)
@@ -168,7 +162,7 @@ class Run(_Model):
         return f"<table>{body}</table>"
 
 
-def _iso(value: Optional[datetime]) -> str:
+def _iso(value: datetime | None) -> str:
     return "" if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -178,10 +172,10 @@ class RunEvent(_Model):
     run_id: str
     message: str
     timestamp: datetime
-    level: Union[RunEventLevel, str]
-    step_key: Optional[str] = None
-    event_type: Optional[str] = None
-    kind: Optional[str] = None
+    level: RunEventLevel | str
+    step_key: str | None = None
+    event_type: str | None = None
+    kind: str | None = None
 
     _time = field_validator("timestamp", mode="before")(lambda v: millis_to_utc(v))
 
@@ -191,7 +185,7 @@ class RunEventList(_Model):
 
     items: list[RunEvent]
     total: int
-    cursor: Optional[str] = None
+    cursor: str | None = None
     has_more: bool = False
 
 
@@ -204,7 +198,7 @@ class EventPage(_Model):
 
     run_id: str
     events: list[dict[str, Any]]
-    cursor: Optional[str] = None
+    cursor: str | None = None
     has_more: bool = Field(False, alias="hasMore")
 
     def __len__(self) -> int:
