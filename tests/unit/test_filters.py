@@ -1,0 +1,613 @@
+"""runlens.filters: the seed's --type/--step rules on an events frame, plus levels.
+
+The property tests compare :func:`filter_events` with the seed's own client-side loops,
+copied below verbatim (they operate on the raw GraphQL dicts).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Dict, List, Optional  # noqa: UP035 - the seed's annotations, kept verbatim
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runlens.errors import InvalidFilter
+from runlens.event_types import EVENT_TYPES, twins
+from runlens.filters import (
+    UnknownEventTypeWarning,
+    _rows_with_codes,
+    event_mask,
+    filter_events,
+    parse_levels,
+    parse_types,
+    unknown_type_message,
+    unknown_types,
+)
+from runlens.frames import empty_events_frame, events_frame
+from runlens.models import LEVELS
+
+# --------------------------------------------------------------------- the seed, verbatim
+
+
+def _filter_events_by_type(events: List[Dict], event_type: Optional[str]) -> List[Dict]:  # noqa: UP006, UP045
+    """Client-side filtering logic for event types."""
+    if not event_type:
+        return events
+
+    # Split comma-separated types and normalize to uppercase
+    types = [t.strip().upper() for t in event_type.split(",")]
+
+    filtered = []
+    for event in events:
+        event_type_val = event.get("eventType")
+        if event_type_val and event_type_val.upper() in types:
+            filtered.append(event)
+
+    return filtered
+
+
+def _filter_events_by_step(events: List[Dict], step_key: Optional[str]) -> List[Dict]:  # noqa: UP006, UP045
+    """Client-side filtering logic for step keys."""
+    if not step_key:
+        return events
+
+    filtered = []
+    for event in events:
+        event_step = event.get("stepKey", "")
+        if event_step and step_key.lower() in event_step.lower():
+            filtered.append(event)
+
+    return filtered
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def record(i, event_type=None, step=None, level="DEBUG", message="m"):
+    return {
+        "__typename": "LogMessageEvent" if event_type is None else "ExecutionStepStartEvent",
+        "runId": "run-1",
+        "message": message,
+        "timestamp": str(1_700_000_000_000 + i),
+        "level": level,
+        "stepKey": step,
+        "eventType": event_type,
+        "seq": i,  # not read by events_frame: lets the tests name rows
+    }
+
+
+def frame(*rows):
+    """rows: (event_type, step[, level]) tuples → (records, events frame)."""
+    records = [record(i, *row) for i, row in enumerate(rows)]
+    return records, events_frame(records, "run-1")
+
+
+def seqs(df):
+    return df["seq"].tolist()
+
+
+@pytest.fixture
+def run():
+    """A small run with log lines, parallel steps, brackets and legacy names."""
+    return frame(
+        ("RUN_START", None, "DEBUG"),  # 0
+        ("STEP_START", "extract_a", "DEBUG"),  # 1
+        (None, "extract_a", "INFO"),  # 2: a user log line
+        ("STEP_START", "extract_ab", "DEBUG"),  # 3
+        ("STEP_SUCCESS", "extract_a", "DEBUG"),  # 4
+        ("STEP_START", "process[emea]", "DEBUG"),  # 5
+        (None, "process[emea]", "WARNING"),  # 6
+        ("STEP_FAILURE", "process[EMEA]", "ERROR"),  # 7
+        ("STEP_SUCCESS", "Extract_AB", "DEBUG"),  # 8
+        ("PIPELINE_SUCCESS", None, "DEBUG"),  # 9: a legacy server's name
+        (None, None, "CRITICAL"),  # 10
+    )[1]
+
+
+# --------------------------------------------------------------------- types
+
+
+def test_spaced_tokens_match_every_type(run):
+    # Dagster 1.12.17 forgot to strip: "A, B" silently dropped B.
+    assert seqs(filter_events(run, types="STEP_START, STEP_SUCCESS")) == [1, 3, 4, 5, 8]
+
+
+def test_types_are_case_insensitive_and_empty_tokens_ignored(run):
+    assert seqs(filter_events(run, types=" step_start ,, Step_Success , ")) == [1, 3, 4, 5, 8]
+
+
+def test_types_as_a_list(run):
+    assert seqs(filter_events(run, types=["step_start", " STEP_SUCCESS"])) == [1, 3, 4, 5, 8]
+    assert seqs(filter_events(run, types=("STEP_START,STEP_SUCCESS",))) == [1, 3, 4, 5, 8]
+    assert seqs(filter_events(run, types=["STEP_FAILURE", ""])) == [7]
+
+
+def test_type_membership_is_exact_not_substring(run):
+    with pytest.warns(UnknownEventTypeWarning):
+        assert seqs(filter_events(run, types="STEP")) == []
+    with pytest.warns(UnknownEventTypeWarning):
+        assert seqs(filter_events(run, types="STEP_STAR")) == []
+
+
+def test_log_lines_and_empty_types_never_match():
+    _, df = frame((None, "a"), ("", "a"), ("STEP_START", "a"), (None, None))
+    assert seqs(filter_events(df, types="STEP_START")) == [2]
+    with pytest.warns(UnknownEventTypeWarning):
+        assert seqs(filter_events(df, types="NONE,NAN,NULL")) == []
+
+
+def test_event_type_values_are_uppercased_like_the_seed():
+    records, df = frame(("step_start", "a"), ("Step_Start", "b"), ("STEP_START", "c"), (" STEP_START", "d"))
+    assert seqs(filter_events(df, types="STEP_START")) == [0, 1, 2]
+    assert seqs(filter_events(df, types="STEP_START")) == [r["seq"] for r in _filter_events_by_type(records, "STEP_START")]
+
+
+@pytest.mark.parametrize(("asked", "expected"), [
+    ("RUN_SUCCESS", [9]),
+    ("PIPELINE_SUCCESS", [9]),
+    ("run_success", [9]),
+    ("PIPELINE_START", [0]),
+    ("RUN_START", [0]),
+    ("RUN_START,PIPELINE_START", [0]),
+])
+def test_run_and_pipeline_names_are_twins(run, asked, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # twins are known names: no warning
+        assert seqs(filter_events(run, types=asked)) == expected
+
+
+def test_twins_of_the_event_types_module():
+    assert twins("PIPELINE_SUCCESS") == ("PIPELINE_SUCCESS", "RUN_SUCCESS")
+    assert twins("RUN_ENQUEUED") == ("RUN_ENQUEUED", "PIPELINE_ENQUEUED")
+
+
+def test_parse_types():
+    assert parse_types(None) is None
+    assert parse_types("") is None
+    assert parse_types([]) is None
+    assert parse_types([""]) is None
+    assert parse_types(" step_start, STEP_SUCCESS,,step_start ") == ["STEP_START", "STEP_SUCCESS"]
+    assert parse_types(["run_success", "STEP_FAILURE,step_start"]) == ["RUN_SUCCESS", "STEP_FAILURE", "STEP_START"]
+    assert parse_types("\tSTEP_START\u3000") == ["STEP_START"]  # str.strip's whitespace, as the seed
+
+
+@pytest.mark.parametrize("bad", [" , ,", ",", " ", ",,,", "\t,\n", [" "], [",", " , "], ["", " ,"], ["", ""]])
+def test_a_type_filter_that_names_nothing_is_invalid(run, bad):
+    with pytest.raises(InvalidFilter, match="names no type") as info:
+        filter_events(run, types=bad)
+    assert info.value.exit_code == 2
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(InvalidFilter):
+        event_mask(run, types=bad)
+    with pytest.raises(InvalidFilter):
+        parse_types(bad)
+
+
+@pytest.mark.parametrize("nothing", [None, "", [], [""], ()])
+def test_no_filter_returns_every_row(run, nothing):
+    step = nothing if nothing is None or isinstance(nothing, str) else None
+    out = filter_events(run, types=nothing, step=step, levels=nothing)
+    pd.testing.assert_frame_equal(out, run)
+    assert out is not run
+    assert event_mask(run, types=nothing).all()
+
+
+def test_wrong_filter_types_raise_type_error(run):
+    with pytest.raises(TypeError):
+        filter_events(run, types=5)
+    with pytest.raises(TypeError):
+        filter_events(run, types=["STEP_START", None])
+    with pytest.raises(TypeError):
+        filter_events(run, step=3)
+
+
+# --------------------------------------------------------------------- unknown types
+
+
+def test_unknown_type_warns_with_a_suggestion(run):
+    with pytest.warns(UnknownEventTypeWarning, match="did you mean STEP_SUCCESS") as record_:
+        assert seqs(filter_events(run, types="STEP_SUCESS")) == []
+    assert len(record_) == 1
+    assert "'STEP_SUCESS'" in str(record_[0].message)
+    assert record_[0].filename == __file__  # points at the caller
+
+
+def test_unknown_type_still_filters_the_known_ones(run):
+    with pytest.warns(UnknownEventTypeWarning, match="STEP_FAILURE"):
+        assert seqs(filter_events(run, types="step_failur,STEP_START")) == [1, 3, 5]
+
+
+def test_unknown_type_without_close_name(run):
+    with pytest.warns(UnknownEventTypeWarning, match="EVENT_TYPES"):
+        filter_events(run, types="ZZZ")
+
+
+def test_a_type_the_frame_holds_is_not_warned_about():
+    # A newer Dagster can emit a type runlens does not know: that is no typo.
+    _, df = frame(("BRAND_NEW_EVENT", "a"), ("STEP_START", "a"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert seqs(filter_events(df, types="brand_new_event")) == [0]
+
+
+def test_event_mask_warns_unless_told_not_to(run):
+    with pytest.warns(UnknownEventTypeWarning):
+        event_mask(run, types="STEP_SUCESS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not event_mask(run, types="STEP_SUCESS", warn=False).any()
+
+
+def test_unknown_types_for_the_cli():
+    assert unknown_types(["STEP_START", "PIPELINE_FAILURE", "RUN_FAILURE"]) == []
+    assert unknown_types(None) == []
+    found = unknown_types(parse_types("step_sucess, STEP_START, zzz"))
+    assert [name for name, _ in found] == ["STEP_SUCESS", "ZZZ"]
+    assert found[0][1][0] == "STEP_SUCCESS"
+    assert found[1][1] == []
+    assert "did you mean STEP_SUCCESS" in unknown_type_message(*found[0])
+
+
+# --------------------------------------------------------------------- step
+
+
+def test_step_is_a_case_insensitive_substring(run):
+    # The seed's semantics, kept: extract_a also matches extract_ab.
+    assert seqs(filter_events(run, step="extract_a")) == [1, 2, 3, 4, 8]
+    assert seqs(filter_events(run, step="EXTRACT_AB")) == [3, 8]
+    assert seqs(filter_events(run, step="ract")) == [1, 2, 3, 4, 8]
+
+
+def test_events_without_a_step_key_never_match(run):
+    assert 0 not in seqs(filter_events(run, step="e"))
+    _, df = frame(("STEP_START", ""), ("STEP_START", None), ("STEP_START", " "))
+    assert seqs(filter_events(df, step=" ")) == [2]  # not stripped: a literal space
+
+
+@pytest.mark.parametrize(("step", "expected"), [
+    ("process[emea]", [5, 6, 7]),
+    ("PROCESS[EMEA]", [5, 6, 7]),
+    ("[emea]", [5, 6, 7]),
+    ("[", [5, 6, 7]),
+    ("]", [5, 6, 7]),
+    ("s[e", [5, 6, 7]),
+    ("process[e-m]", []),
+    ("process.emea.", []),
+    (".*", []),
+    ("(", []),
+    ("\\", []),
+])
+def test_step_is_literal_not_a_regex(run, step, expected):
+    assert seqs(filter_events(run, step=step)) == expected
+
+
+def test_regex_metacharacters_in_step_keys():
+    keys = ["a.*b", "a+b", "x(y)", "q?", "back\\slash", "c{2}", "^$", "p|q", "axxb"]
+    records, df = frame(*[("STEP_START", k) for k in keys])
+    for step in [".*", "+", "(y)", "?", "\\s", "{2}", "^$", "|", "a.*B", "x"]:
+        expected = [r["seq"] for r in _filter_events_by_step(records, step)]
+        assert seqs(filter_events(df, step=step)) == expected, step
+        assert len(expected) >= 1
+
+
+@pytest.mark.parametrize(("key", "step", "matches"), [
+    ("İstanbul", "İSTANBUL", True),
+    ("İstanbul", "stanbul", True),
+    ("İstanbul", "istanbul", False),  # 'İ'.lower() is 'i' + U+0307: two characters
+    ("İstanbul", "i\u0307s", True),
+    ("istanbul", "İ", False),
+    ("straße", "STRASSE", False),  # str.lower, not casefold, as the seed
+    ("straße", "STRAßE", True),
+    ("STRASSE", "straße", False),
+    ("ΟΔΟΣ", "οδος", True),  # final sigma: 'ΟΔΟΣ'.lower() == 'οδος'
+    ("ΟΔΟΣ", "οδοσ", False),
+    ("ΟΔΟΣ", "ΟΔΟΣ", True),
+    ("σίσυφος", "ΣΊΣΥΦΟΣ", True),
+    ("ǅemal", "ǆ", True),
+    ("\u212a_kelvin", "k_", True),  # KELVIN SIGN lowers to 'k'
+    ("日本語ステップ", "本語", True),
+    ("emoji_🚀_step", "🚀", True),
+])
+def test_unicode_step_keys_follow_python_str_lower(key, step, matches):
+    records, df = frame(("STEP_START", key), ("STEP_START", "other"))
+    expected = [r["seq"] for r in _filter_events_by_step(records, step)]
+    assert expected == ([0] if matches else [])
+    assert seqs(filter_events(df, step=step)) == expected
+
+
+# --------------------------------------------------------------------- levels
+
+
+def test_levels(run):
+    assert seqs(filter_events(run, levels="warning, Error")) == [6, 7]
+    assert seqs(filter_events(run, levels=["critical"])) == [10]
+    assert seqs(filter_events(run, levels="INFO,,")) == [2]
+    assert parse_levels(" info ,DEBUG,info") == ["INFO", "DEBUG"]
+
+
+def test_levels_are_exact_not_a_threshold(run):
+    assert seqs(filter_events(run, levels="ERROR")) == [7]
+
+
+@pytest.mark.parametrize("bad", ["WARN", "information", "warning,fatal"])
+def test_unknown_level_is_invalid_and_lists_the_valid_ones(run, bad):
+    with pytest.raises(InvalidFilter, match="DEBUG, INFO, WARNING, ERROR, CRITICAL") as info:
+        filter_events(run, levels=bad)
+    assert info.value.exit_code == 2
+
+
+def test_unknown_level_suggests_the_close_one(run):
+    with pytest.raises(InvalidFilter, match="did you mean WARNING"):
+        filter_events(run, levels="WARN")
+
+
+def test_a_level_filter_that_names_nothing_is_invalid(run):
+    with pytest.raises(InvalidFilter, match="names no level"):
+        filter_events(run, levels=" , ")
+
+
+def test_a_bad_filter_is_reported_before_any_work(run):
+    # Even with a valid types filter first, a bad level fails the call.
+    with pytest.raises(InvalidFilter):
+        event_mask(run, types="STEP_START", levels="LOUD")
+
+
+# --------------------------------------------------------------------- combined, frame shape
+
+
+def test_filters_are_anded(run):
+    assert seqs(filter_events(run, types="STEP_START,STEP_SUCCESS", step="extract_ab")) == [3, 8]
+    assert seqs(filter_events(run, types="STEP_START,STEP_FAILURE", step="[emea]")) == [5, 7]
+    assert seqs(filter_events(run, types="STEP_START,STEP_FAILURE", step="[emea]", levels="error")) == [7]
+    assert seqs(filter_events(run, step="process", levels="WARNING,ERROR")) == [6, 7]
+    assert seqs(filter_events(run, types="RUN_START", step="extract")) == []
+
+
+def test_dtypes_columns_index_and_attrs_are_kept(run):
+    run.attrs["run_ids"] = ["run-1"]
+    out = filter_events(run, types="STEP_START,STEP_FAILURE", step="[emea]")
+    assert list(out.columns) == list(run.columns)
+    pd.testing.assert_series_equal(out.dtypes, run.dtypes)
+    for column in ["run_id", "level", "event_type", "step_key", "kind", "error_class"]:
+        assert out[column].cat.categories.equals(run[column].cat.categories), column
+        assert out[column].cat.ordered == run[column].cat.ordered
+    assert out.index.tolist() == [5, 7]  # the original rows' labels, not reset
+    assert seqs(out) == [5, 7]
+    pd.testing.assert_frame_equal(out, run.loc[[5, 7]])
+    assert out.attrs == run.attrs
+
+
+def test_filtering_a_filtered_frame_keeps_its_labels(run):
+    first = filter_events(run, types="STEP_START,STEP_SUCCESS")
+    second = filter_events(first, step="ab")
+    assert second.index.tolist() == [3, 8]
+    assert seqs(second) == [3, 8]
+    mask = event_mask(first, step="ab")
+    assert mask.tolist() == [False, True, False, False, True]
+
+
+def test_start_seq_is_kept():
+    records = [record(i, "STEP_START", "s") for i in range(3)]
+    df = events_frame(records, "run-1", start_seq=100)
+    assert seqs(filter_events(df, types="STEP_START", step="S")) == [100, 101, 102]
+
+
+def test_empty_frame():
+    df = empty_events_frame("run-1")
+    out = filter_events(df, types="STEP_START", step="x", levels="INFO")
+    assert len(out) == 0
+    pd.testing.assert_series_equal(out.dtypes, df.dtypes)
+    assert event_mask(df, types="STEP_START").shape == (0,)
+    with pytest.warns(UnknownEventTypeWarning):
+        filter_events(df, types="STEP_SUCESS")
+
+
+def test_no_match_keeps_dtypes(run):
+    out = filter_events(run, step="nothing-like-this")
+    assert len(out) == 0
+    pd.testing.assert_series_equal(out.dtypes, run.dtypes)
+
+
+def test_event_mask_is_a_positional_numpy_bool_array(run):
+    mask = event_mask(run, types="STEP_START", step="extract")
+    assert isinstance(mask, np.ndarray)
+    assert mask.dtype == bool
+    assert mask.shape == (len(run),)
+    assert np.flatnonzero(mask).tolist() == [1, 3]
+    assert event_mask(run).all()
+
+
+def test_plain_non_categorical_columns_work_too(run):
+    plain = run.astype({"event_type": object, "step_key": object, "level": object})
+    out = filter_events(plain, types="step_start", step="EXTRACT", levels="debug")
+    assert seqs(out) == [1, 3]
+    pd.testing.assert_series_equal(out.dtypes, plain.dtypes)
+
+
+def test_a_missing_column_is_named(run):
+    with pytest.raises(KeyError, match="step_key"):
+        filter_events(run.drop(columns="step_key"), step="x")
+
+
+def test_many_step_keys_follow_the_seed():
+    # More categories than the "test only the used categories" threshold.
+    records = [
+        record(i, EVENT_TYPES[i % 7] if i % 5 else None, f"step_{i % 3001}" if i % 11 else None)
+        for i in range(9000)
+    ]
+    df = events_frame(records, "run-1")
+    assert len(df["step_key"].cat.categories) > 1024
+    for types, step in [("STEP_START", "step_1"), ("STEP_INPUT,STEP_FAILURE", "_29"), (EVENT_TYPES[0], "STEP_30")]:
+        expected = [r["seq"] for r in _filter_events_by_step(_filter_events_by_type(records, types), step)]
+        assert seqs(filter_events(df, types=types, step=step)) == expected
+        assert expected
+
+
+# --------------------------------------------------------------------- properties
+
+ODD_TYPES = ["step_start", "Step_Success", " STEP_START", "STEP_START ", "", "ß", "SS", "ǆ", "ǅ", "İ",
+             "custom_event", "run_success", "pipeline_failure", "Ⅸ", "ﬁ", "FI"]
+# Step keys and filters: case pairs whose lowering is not one-to-one, brackets, regex
+# metacharacters, whitespace and commas.
+STEP_ALPHABET = "aAbBxX_-. [](){}*+?^$|\\/İiIıßSsẞΣσςΟοKk\u212aÅåǄǅǆﬁ\u0307 \t,日🚀"
+TOKEN_ALPHABET = "aAsStTpP_İıßΣσςǆﬁ ,\t"
+
+step_keys = st.one_of(st.none(), st.just(""), st.text(STEP_ALPHABET, max_size=10),
+                      st.sampled_from(["process[emea]", "İstanbul", "ΟΔΟΣ", "straße", "STRASSE", "extract_a"]))
+event_types = st.one_of(st.none(), st.sampled_from(EVENT_TYPES), st.sampled_from(ODD_TYPES))
+
+
+@st.composite
+def runs(draw):
+    n = draw(st.integers(0, 40))
+    rows = [(draw(event_types), draw(step_keys), draw(st.sampled_from(LEVELS))) for _ in range(n)]
+    return frame(*rows)
+
+
+@st.composite
+def type_filters(draw, records=(), anchor=None):
+    present = sorted({r["eventType"] for r in records if r["eventType"]})
+    names = st.one_of(st.sampled_from(EVENT_TYPES), st.sampled_from(ODD_TYPES), st.text(TOKEN_ALPHABET, max_size=6))
+    if present:  # mostly names the run holds, so that the filters select something
+        names = st.one_of(st.sampled_from(present), st.sampled_from(present), names)
+    tokens = draw(st.lists(names, max_size=5))
+    if anchor is not None:
+        tokens.append(anchor["eventType"])
+    cased = [draw(st.sampled_from([t, t.lower(), t.upper(), t.swapcase(), t.title()])) for t in tokens]
+    padded = [draw(st.sampled_from(["", " ", "  ", "\t"])) + t + draw(st.sampled_from(["", " ", "\u3000"]))
+              for t in cased]
+    if draw(st.booleans()):
+        padded += [draw(st.sampled_from(["", " ", "  "])) for _ in range(draw(st.integers(1, 3)))]
+    order = draw(st.permutations(padded))
+    return ",".join(order)
+
+
+@st.composite
+def step_filters(draw, records, anchor=None):
+    keys = [r["stepKey"] for r in records if r["stepKey"]]
+    if anchor is not None or keys and draw(st.booleans()):
+        key = anchor["stepKey"] if anchor is not None else draw(st.sampled_from(keys))
+        start = draw(st.integers(0, len(key)))
+        end = draw(st.integers(start, len(key)))
+        part = key[start:end]
+        return draw(st.sampled_from([part, part.upper(), part.lower(), part.swapcase(), part.casefold()]))
+    return draw(st.one_of(st.none(), st.text(STEP_ALPHABET, max_size=4)))
+
+
+@st.composite
+def filters(draw, records):
+    """(types, step); half the time both aimed at one event, so that the AND keeps rows."""
+    both = [r for r in records if r["eventType"] and r["stepKey"]]
+    anchor = draw(st.sampled_from(both)) if both and draw(st.booleans()) else None
+    return draw(type_filters(records, anchor)), draw(step_filters(records, anchor))
+
+
+def seed_reference(records, types, step):
+    """The seed's two loops, type then step, as get_run_events_via_graphql applies them."""
+    events_data = records
+    if types:
+        events_data = _filter_events_by_type(events_data, types)
+    if step:
+        events_data = _filter_events_by_step(events_data, step)
+    return [e["seq"] for e in events_data]
+
+
+def with_twins(types):
+    """The seed's type string plus the RUN_/PIPELINE_ twin of each token (ASCII names)."""
+    if not types:
+        return types
+    tokens = [t.strip().upper() for t in types.split(",")]
+    extra = [twin for t in tokens for twin in twins(t) if twin != t]
+    return ",".join([types, *extra]) if extra else types
+
+
+def run_filter(df, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownEventTypeWarning)
+        return filter_events(df, **kwargs)
+
+
+PROPERTY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(data=st.data(), built=runs())
+def test_property_same_rows_as_the_seed(data, built):
+    records, df = built
+    types, step = data.draw(filters(records), label="types, step")
+    try:
+        out = run_filter(df, types=types, step=step)
+    except InvalidFilter:
+        # Given but naming nothing: the seed silently returned no events at all.
+        assert types and not parse_types_safe(types)
+        assert seed_reference(records, types, step) == []
+        return
+    assert seqs(out) == seed_reference(records, with_twins(types), step)
+    assert out.index.tolist() == seqs(out)
+    pd.testing.assert_series_equal(out.dtypes, df.dtypes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownEventTypeWarning)
+        assert np.flatnonzero(event_mask(df, types=types, step=step)).tolist() == seqs(out)
+
+
+def parse_types_safe(types):
+    try:
+        return parse_types(types)
+    except InvalidFilter:
+        return None
+
+
+@PROPERTY
+@given(data=st.data(), built=runs())
+def test_property_literal_seed_without_twins(data, built):
+    """No RUN_/PIPELINE_ name in the filter: the seed's loops, unmodified, are the reference."""
+    records, df = built
+    types, step = data.draw(filters(records), label="types, step")
+    types = ",".join(t for t in types.split(",") if len(twins(t.strip().upper())) == 1)
+    try:
+        out = run_filter(df, types=types, step=step)
+    except InvalidFilter:
+        assert seed_reference(records, types, step) == []
+        return
+    assert seqs(out) == seed_reference(records, types, step)
+
+
+@PROPERTY
+@given(data=st.data(), built=runs())
+def test_property_levels_and_list_input(data, built):
+    records, df = built
+    types, step = data.draw(filters(records), label="types, step")
+    levels = data.draw(st.lists(st.sampled_from(LEVELS), min_size=1, max_size=3), label="levels")
+    spelled = [data.draw(st.sampled_from([lv, lv.lower(), lv.title(), f" {lv} "])) for lv in levels]
+    as_list = types.split(",") if types else types
+    try:
+        out = run_filter(df, types=types, step=step, levels=",".join(spelled))
+    except InvalidFilter:
+        with pytest.raises(InvalidFilter):
+            run_filter(df, types=as_list, step=step, levels=spelled)
+        return
+    kept = set(seed_reference(records, with_twins(types), step))
+    assert seqs(out) == [r["seq"] for r in records if r["seq"] in kept and r["level"] in levels]
+    # A list of tokens means the same as the comma-joined string.
+    pd.testing.assert_frame_equal(run_filter(df, types=as_list, step=step, levels=spelled), out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n_categories=st.integers(1, 300),
+    data=st.data(),
+)
+def test_property_rows_with_codes_matches_a_lookup_table(n_categories, data):
+    dtype = np.int8 if n_categories < 128 else np.int16
+    hits = np.array(data.draw(st.lists(st.booleans(), min_size=n_categories, max_size=n_categories)))
+    if data.draw(st.booleans()):  # runs of consecutive selected codes, as substring hits on sorted keys
+        start = data.draw(st.integers(0, n_categories - 1))
+        hits[:] = False
+        hits[start: data.draw(st.integers(start + 1, n_categories))] = True
+    codes = np.array(data.draw(st.lists(st.integers(-1, n_categories - 1), max_size=200)), dtype=dtype)
+    expected = np.append(hits, False)[codes.astype(np.intp)]
+    assert _rows_with_codes(codes, hits).tolist() == expected.tolist()
