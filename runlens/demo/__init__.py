@@ -1,0 +1,19 @@
+"""A real local Dagster to try runlens against, shipped inside the package.
+
+:mod:`runlens.demo.definitions` holds example jobs (``etl_job``, ``failing_job``,
+``slow_job``, ``log_storm_job``); :mod:`runlens.demo.server` starts a throwaway
+Dagster that runs them and serves them over GraphQL. Importing this package does
+not import dagster; starting anything requires the ``runlens[demo]`` extra.
+
+Examples
+--------
+>>> from runlens.demo import DemoDagster, seed_runs
+>>> with DemoDagster(log=print) as demo:  # doctest: +SKIP
+...     runs = seed_runs(demo)
+...     demo.start_webserver()
+...     print(demo.url, runs)
+"""
+
+from runlens.demo.server import DemoDagster, DemoNotInstalled, seed_runs
+
+__all__ = ["DemoDagster", "DemoNotInstalled", "seed_runs"]

@@ -1,0 +1,109 @@
+"""``runlens demo``: start a local Dagster, run the demo jobs, and show what runlens sees.
+
+Everything shown is fetched over GraphQL by runlens's own :class:`runlens.Client`, from
+the webserver started here; Dagster's Python API is used only to execute the runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .server import DemoDagster, DemoNotInstalled, seed_runs
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def stage(self, message: str) -> None:
+        click.secho(f"[{time.monotonic() - self.started:6.1f} s] {message}", fg="cyan", err=True)
+
+
+def _section(title: str) -> None:
+    click.echo()
+    click.secho(f"== {title} ", bold=True, nl=False)
+    click.secho("=" * max(0, 76 - len(title)), bold=True)
+
+
+def show_run(client, run_id: str, out_dir: Path) -> Path:
+    """Print one run's summary, step table, failure and a few events; write its timeline PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from ..formatting import format_events_table
+    from ..plotting import plot_timeline
+    from ..steps import run_summary, step_durations
+
+    run = client.run(run_id)
+    events = client.events(run_id)
+    summary = run_summary(events, run)
+    _section(f"{run.job_name}  {run.id}  {run.status}")
+    click.echo(str(summary))
+    click.echo()
+    steps = step_durations(events)
+    table = steps[["step_key", "status", "attempts", "duration", "retry_wait", "worker_startup"]].copy()
+    for column in ("duration", "retry_wait", "worker_startup"):
+        table[column] = table[column].dt.total_seconds().round(3)
+    with pd.option_context("display.width", 120, "display.max_rows", 100):
+        click.echo(table.rename(columns=lambda c: c if c in ("step_key", "status", "attempts") else c + " (s)")
+                   .to_string(index=False))
+    interesting = events[events["event_type"].isin(["STEP_UP_FOR_RETRY", "STEP_FAILURE", "RUN_FAILURE",
+                                                    "RUN_SUCCESS", "ASSET_MATERIALIZATION"])
+                         | (events["level"] >= "ERROR")]
+    click.echo()
+    click.echo(format_events_table(interesting, run_id))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"timeline-{run.job_name}-{run.id[:8]}.png"
+    ax = plot_timeline(events)
+    ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+    click.echo(f"\nTimeline written to {path}  ({len(events)} events fetched over GraphQL)")
+    return path
+
+
+def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: str = "demo-output") -> int:
+    """Run the demo; return the process exit code."""
+    from .. import Client
+
+    clock = _Clock()
+    try:
+        demo = DemoDagster(port=port, log=clock.stage)
+    except DemoNotInstalled as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return 2
+    with demo:
+        try:
+            clock.stage(f"Dagster home {demo.home}")
+            runs = seed_runs(demo)
+            demo.start_webserver()
+        except (RuntimeError, OSError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            return 1
+        clock.stage(f"webserver ready at {demo.base_url}")
+        client = Client(demo.url, progress=False)
+        _section("Runs on the local Dagster (client.runs())")
+        listing = client.runs()
+        click.echo(listing[["run_id", "job_name", "status", "created", "duration"]].to_string(index=False))
+        for run_id in runs.values():
+            show_run(client, run_id, Path(out_dir))
+        clock.stage("done")
+        if serve:
+            click.echo()
+            click.secho(f"Dagster UI and GraphQL at {demo.base_url}  (Ctrl-C stops it)", bold=True)
+            click.echo(f"export RUNLENS_URL={demo.base_url}")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                click.echo("stopping", err=True)
+    clock.stage("stopped every process started; total")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_walkthrough())

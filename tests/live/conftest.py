@@ -1,0 +1,72 @@
+"""A real Dagster for the live tests: one per session, seeded with runs, served over GraphQL.
+
+Every test under ``tests/live`` is marked ``live`` (deselect with ``-m "not live"``).
+dagster is part of the dev environment, so a missing dagster fails these tests
+rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from runlens.demo.server import DemoDagster, seed_runs
+
+LIVE_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees the whole session's items, not only this directory's.
+    for item in items:
+        if LIVE_DIR in item.path.parents:
+            item.add_marker(pytest.mark.live)
+
+
+@dataclass
+class LiveDemo:
+    """What the ``demo`` fixture yields."""
+
+    dagster: DemoDagster
+    runs: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.dagster.url
+
+    @property
+    def base_url(self) -> str:
+        return self.dagster.base_url
+
+
+def group_alive(pid: int) -> bool:
+    """Whether any process is left in the process group led by `pid`."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _progress(message: str) -> None:
+    # stderr: shown live with -s, and in the report of a failing setup otherwise.
+    print(message, file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[LiveDemo]:
+    """A local Dagster with an ``etl`` and a ``failing`` run and a running webserver."""
+    started = time.monotonic()
+    dagster = DemoDagster(log=_progress)
+    with dagster:
+        runs = seed_runs(dagster)
+        dagster.start_webserver()
+        _progress(f"[demo fixture] ready in {time.monotonic() - started:.1f} s")
+        yield LiveDemo(dagster=dagster, runs=runs)
+    leftovers = [pid for pid in dagster.pids() if group_alive(pid)]
+    assert not leftovers, f"process groups still alive after stop(): {leftovers}"

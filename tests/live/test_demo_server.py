@@ -1,0 +1,219 @@
+"""The demo Dagster, checked over plain HTTP: the runs it seeds and the processes it owns."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import requests
+
+from runlens.demo import server
+from runlens.demo.server import DemoDagster, DemoNotInstalled
+
+from .conftest import group_alive
+
+LOGS_QUERY = """
+query Logs($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor, limit: 1000) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on MessageEvent { message level stepKey eventType }
+        ... on MaterializationEvent { assetKey { path } metadataEntries { __typename label } }
+        ... on ExecutionStepFailureEvent {
+          error { className cause { className message cause { className } } }
+        }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+STATUS_QUERY = """
+query Status($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status jobName } }
+}
+"""
+
+ETL_STEP_KEYS = {
+    "extract_orders",
+    "extract_customers",
+    "extract_products",
+    "clean_orders",
+    "clean_customers",
+    "join_sales",
+    "process_region[emea]",
+    "process_region[amer]",
+    "process_region[apac]",
+    "load_warehouse",
+}
+
+
+def graphql(url: str, query: str, **variables: object) -> dict:
+    response = requests.post(url, json={"query": query, "variables": variables}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def fetch_events(url: str, run_id: str) -> list[dict]:
+    """All events of a run, page by page (the server caps a page at 1000 events)."""
+    events: list[dict] = []
+    cursor = None
+    while True:
+        page = graphql(url, LOGS_QUERY, runId=run_id, cursor=cursor)["logsForRun"]
+        assert page["__typename"] == "EventConnection", page
+        events += page["events"]
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return events
+
+
+def run_status(url: str, run_id: str) -> str:
+    run = graphql(url, STATUS_QUERY, runId=run_id)["runOrError"]
+    assert run["__typename"] == "Run", run
+    return run["status"]
+
+
+@pytest.fixture(scope="module")
+def etl_events(demo) -> list[dict]:
+    return fetch_events(demo.url, demo.runs["etl"])
+
+
+@pytest.fixture(scope="module")
+def failing_events(demo) -> list[dict]:
+    return fetch_events(demo.url, demo.runs["failing"])
+
+
+def test_server_info_reports_the_dagster_version(demo):
+    import dagster
+
+    response = requests.get(f"{demo.base_url}/server_info", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["dagster_version"] == dagster.__version__
+    assert demo.url == f"{demo.base_url}/graphql"
+
+
+def test_seeded_runs_end_in_success_and_failure(demo):
+    assert run_status(demo.url, demo.runs["etl"]) == "SUCCESS"
+    assert run_status(demo.url, demo.runs["failing"]) == "FAILURE"
+
+
+def test_etl_run_has_the_documented_step_keys(etl_events):
+    assert {e["stepKey"] for e in etl_events if e["stepKey"]} == ETL_STEP_KEYS
+
+
+def test_etl_run_retries_and_materializes(etl_events):
+    types = [e["eventType"] for e in etl_events]
+    assert types.count("STEP_UP_FOR_RETRY") == 1
+    assert types.count("STEP_RESTARTED") == 1
+    retried = {e["stepKey"] for e in etl_events if e["eventType"] == "STEP_UP_FOR_RETRY"}
+    assert retried == {"clean_orders"}
+    (materialization,) = [e for e in etl_events if e["eventType"] == "ASSET_MATERIALIZATION"]
+    assert materialization["assetKey"]["path"] == ["warehouse", "sales_by_region"]
+    kinds = {entry["__typename"] for entry in materialization["metadataEntries"]}
+    assert kinds >= {
+        "IntMetadataEntry",
+        "FloatMetadataEntry",
+        "TextMetadataEntry",
+        "PathMetadataEntry",
+        "UrlMetadataEntry",
+        "MarkdownMetadataEntry",
+        "JsonMetadataEntry",
+    }
+
+
+def test_etl_run_logs_at_every_level_with_awkward_messages(etl_events):
+    log_lines = [e for e in etl_events if e["eventType"] is None]
+    assert {e["level"] for e in log_lines} == {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+    messages = [e["message"] for e in log_lines]
+    assert "naïve café ✓ 数据 🚀" in messages
+    assert any("\n" in m and "\t" in m for m in messages)
+
+
+def test_etl_run_has_a_chatty_step(etl_events):
+    per_step: dict[str, int] = {}
+    for event in etl_events:
+        if event["stepKey"]:
+            per_step[event["stepKey"]] = per_step.get(event["stepKey"], 0) + 1
+    assert max(per_step, key=per_step.get) == "clean_customers"
+    assert per_step["clean_customers"] >= 300
+
+
+def test_failing_run_fails_with_a_cause_chain_and_skips_downstream(failing_events):
+    (failure,) = [e for e in failing_events if e["eventType"] == "STEP_FAILURE"]
+    assert failure["stepKey"] == "parse_invoices"
+    # Dagster wraps the op's exception: the user's chain starts at the first cause.
+    error = failure["error"]
+    assert error["className"] == "DagsterExecutionStepExecutionError"
+    assert error["cause"]["className"] == "ValueError"
+    assert "invoice 2 has no currency" in error["cause"]["message"]
+    assert error["cause"]["cause"]["className"] == "KeyError"
+    # Dagster emits no STEP_SKIPPED here: only an ERROR log line.
+    assert not [e for e in failing_events if e["eventType"] == "STEP_SKIPPED"]
+    skipped = [
+        e
+        for e in failing_events
+        if e["eventType"] is None
+        and e["level"] == "ERROR"
+        and "Dependencies for step publish_invoices failed" in e["message"]
+    ]
+    assert len(skipped) == 1
+    assert skipped[0]["stepKey"] == "publish_invoices"
+
+
+def test_slow_job_can_be_watched_while_it_runs(demo):
+    seconds = {"config": {"seconds": 2}}
+    run_config = {"ops": {op: seconds for op in ("slow_start", "slow_middle", "slow_end")}}
+    run_id = demo.dagster.launch_in_background("slow_job", run_config=run_config)
+    seen: list[str] = []
+    events_while_running: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = run_status(demo.url, run_id)
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "STARTED":
+            events_while_running.append(len(fetch_events(demo.url, run_id)))
+        if status in server.TERMINAL_STATUSES:
+            break
+        time.sleep(0.25)
+    assert seen[-1] == "SUCCESS", seen
+    assert "STARTED" in seen, seen
+    # Events arrive while the run is in progress, not only at its end.
+    assert events_while_running[0] < events_while_running[-1] < len(fetch_events(demo.url, run_id))
+    assert demo.dagster.wait(run_id, timeout=30) == "SUCCESS"
+
+
+def test_stop_kills_every_process_group_and_removes_the_home():
+    with DemoDagster() as dagster:
+        home = dagster.home
+        dagster.start_webserver()
+        dagster.launch_in_background("slow_job")
+        pids = dagster.pids()
+        assert all(group_alive(pid) for pid in pids)
+    assert not [pid for pid in pids if group_alive(pid)]
+    assert not home.exists()
+
+
+def test_start_webserver_refuses_a_taken_port():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with DemoDagster(port=port) as dagster:
+            with pytest.raises(RuntimeError, match=f"port {port} .* already in use"):
+                dagster.start_webserver()
+            assert dagster.pids() == []
+
+
+def test_missing_dagster_raises_demo_not_installed(monkeypatch):
+    monkeypatch.setattr(server.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DemoNotInstalled, match=r"pip install 'runlens\[demo\]'"):
+        DemoDagster()
