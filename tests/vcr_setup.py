@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import tempfile
 from pathlib import Path
 
 import vcr
@@ -36,11 +38,27 @@ def graphql_matcher(r1, r2) -> None:
     assert k1 == k2, f"{k1} != {k2}"
 
 
+def _machine_paths() -> list[tuple[str, str]]:
+    """Paths of the recording machine, longest first, and what replaces them."""
+    repo = str(Path(__file__).resolve().parents[1])
+    paths = {repo: "<repo>", sys.prefix: "<venv>", sys.base_prefix: "<python>",
+             tempfile.gettempdir(): "<tmp>", str(Path.home()): "<home>"}
+    return sorted(paths.items(), key=lambda item: -len(item[0]))
+
+
 def _scrub_response(response):
     headers = response.get("headers", {})
     for name in list(headers):
         if name.lower() in {h.lower() for h in SECRET_HEADERS}:
             del headers[name]
+    # Server stack traces carry absolute paths of the recording machine: keep them out
+    # of the repository (the JSON stays valid: only path prefixes change).
+    body = response.get("body", {}).get("string")
+    if isinstance(body, bytes):
+        text = body.decode("utf-8")
+        for path, placeholder in _machine_paths():
+            text = text.replace(path, placeholder)
+        response["body"]["string"] = text.encode("utf-8")
     return response
 
 
@@ -52,7 +70,6 @@ def make_vcr(record_mode: str) -> vcr.VCR:
         decode_compressed_response=True,
         filter_headers=[(h, None) for h in SECRET_HEADERS],
         before_record_response=_scrub_response,
-        allow_playback_repeats=False,
     )
     recorder.register_matcher("graphql", graphql_matcher)
     recorder.match_on = ("graphql",)

@@ -61,7 +61,7 @@ __all__ = [
 DEFINITIONS_MODULE = "runlens.demo.definitions"
 
 #: Tag carrying the unique token that identifies a run started by :class:`DemoDagster`.
-RUN_TOKEN_TAG = "runlens/demo_token"
+RUN_TOKEN_TAG = "runlens/demo_run_key"
 
 #: Run statuses after which a run never changes again.
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
