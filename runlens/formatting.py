@@ -106,6 +106,14 @@ def format_events_table(events: pd.DataFrame, run_id: str) -> str:
     return "\n".join(lines)
 
 
+def _without_class_prefix(message: str, error_class: object) -> str:
+    # Dagster's messages repeat the class, often fully qualified: "pkg.mod.Cls: text".
+    head, sep, rest = message.partition(": ")
+    if sep and isinstance(error_class, str) and head.rsplit(".", 1)[-1] == error_class:
+        return rest
+    return message
+
+
 def _error_lines(events: pd.DataFrame) -> list[str]:
     """The errors carried by the listed events, with their cause chain, in full."""
     with_error = events[events["error_class"].notna() | events["error_message"].notna()]
@@ -114,7 +122,7 @@ def _error_lines(events: pd.DataFrame) -> list[str]:
     lines = ["", "Errors:"]
     for row in with_error.itertuples():
         where = row.step_key if isinstance(row.step_key, str) else "run"
-        message = _one_line(str(row.error_message or "").strip())
+        message = _one_line(_without_class_prefix(str(row.error_message or "").strip(), row.error_class))
         lines.append(f"  [{where}] {row.error_class}: {message}")
         if isinstance(row.error_cause, str):
             lines.append(f"    caused by {_one_line(row.error_cause)}")

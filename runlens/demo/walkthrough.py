@@ -72,7 +72,7 @@ def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: st
 
     clock = _Clock()
     try:
-        demo = DemoDagster(port=port, log=clock.stage)
+        demo = DemoDagster(port=port, log=lambda message: click.secho(message, fg="cyan", err=True))
     except DemoNotInstalled as exc:
         click.echo(f"Error: {exc}", err=True)
         return 2
@@ -88,7 +88,9 @@ def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: st
         client = Client(demo.url, progress=False)
         _section("Runs on the local Dagster (client.runs())")
         listing = client.runs()
-        click.echo(listing[["run_id", "job_name", "status", "created", "duration"]].to_string(index=False))
+        listing = listing.assign(created=listing["created"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                 seconds=listing["duration"].dt.total_seconds().round(3))
+        click.echo(listing[["run_id", "job_name", "status", "created", "seconds"]].to_string(index=False))
         for run_id in runs.values():
             show_run(client, run_id, Path(out_dir))
         clock.stage("done")
@@ -101,7 +103,7 @@ def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: st
                     time.sleep(3600)
             except KeyboardInterrupt:
                 click.echo("stopping", err=True)
-    clock.stage("stopped every process started; total")
+    clock.stage(f"stopped every process it started; total {time.monotonic() - clock.started:.1f} s")
     return 0
 
 
