@@ -1,0 +1,124 @@
+"""The CLI against the live server equals the seed's filter loops over every event of a run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from runlens.cli import main
+
+RAW_QUERY = """
+query($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor, limit: 1000) {
+    ... on EventConnection {
+      events { ... on MessageEvent { runId message timestamp level stepKey eventType } }
+      cursor hasMore
+    }
+  }
+}
+"""
+
+
+def all_raw_events(url: str, run_id: str) -> list[dict]:
+    """Every event with a bare requests loop: independent of runlens's client."""
+    events, cursor = [], None
+    while True:
+        page = requests.post(url, json={"query": RAW_QUERY, "variables": {"runId": run_id, "cursor": cursor}},
+                             timeout=30).json()["data"]["logsForRun"]
+        events.extend(page["events"])
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            return events
+
+
+# The seed's loops, transcribed literally (shared/seed/000_d4af64e0fec590be.txt).
+def _filter_events_by_type(events, event_type):
+    if not event_type:
+        return events
+    types = [t.strip().upper() for t in event_type.split(",")]
+    filtered = []
+    for event in events:
+        event_type_val = event.get("eventType")
+        if event_type_val and event_type_val.upper() in types:
+            filtered.append(event)
+    return filtered
+
+
+def _filter_events_by_step(events, step_key):
+    if not step_key:
+        return events
+    filtered = []
+    for event in events:
+        event_step = event.get("stepKey", "")
+        if event_step and step_key.lower() in event_step.lower():
+            filtered.append(event)
+    return filtered
+
+
+def iso_ms(millis: str) -> str:
+    return datetime.fromtimestamp(int(millis) / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def raw(demo):
+    return {name: all_raw_events(demo.url, run_id) for name, run_id in demo.runs.items()}
+
+
+@pytest.mark.parametrize(
+    "name, types, step, limit",
+    [
+        ("etl", None, None, 100),
+        ("etl", None, None, 100000),
+        ("etl", "STEP_START,STEP_SUCCESS", None, 100),
+        ("etl", " step_start , Step_Success ,", None, 100),
+        ("etl", None, "CLEAN_", 100),
+        ("etl", None, "process_region[", 1000),
+        ("etl", "STEP_OUTPUT,HANDLED_OUTPUT", "region", 3),
+        ("etl", "RUN_SUCCESS", None, 1),
+        ("etl", "ENGINE_EVENT", None, 1),
+        ("etl", "STEP_UP_FOR_RETRY,STEP_RESTARTED", "orders", 100),
+        ("failing", "STEP_FAILURE,RUN_FAILURE", None, 100),
+        ("failing", None, "invoices", 2),
+    ],
+)
+def test_cli_equals_the_seed_loops(demo, raw, name, types, step, limit):
+    run_id = demo.runs[name]
+    expected = _filter_events_by_step(_filter_events_by_type(raw[name], types), step)[:limit]
+    args = ["run-events", "get", run_id, "--json", "--limit", str(limit), "--url", demo.base_url]
+    if types:
+        args += ["--type", types]
+    if step:
+        args += ["--step", step]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["count"] == len(expected) and doc["run_id"] == run_id
+    assert doc["events"] == [{**e, "timestamp": iso_ms(e["timestamp"])} for e in expected]
+
+
+def test_table_shows_log_lines_and_every_row(demo, raw):
+    run_id = demo.runs["etl"]
+    result = CliRunner().invoke(main, ["run-events", "get", run_id, "--step", "join_sales", "--url", demo.base_url])
+    assert result.exit_code == 0
+    expected = _filter_events_by_step(raw["etl"], "join_sales")
+    assert f"Total events: {len(expected)}" in result.stdout
+    assert any(e["eventType"] is None for e in expected)
+    for event in expected:
+        first_line = event["message"].replace("\\", "\\\\").split("\n")[0]
+        assert first_line[:30] in result.stdout
+
+
+def test_run_get_live(demo):
+    result = CliRunner().invoke(main, ["run", "get", demo.runs["failing"], "--json", "--url", demo.base_url])
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "FAILURE" and doc["pipeline_name"] == "failing_job" and doc["mode"] == "default"
+
+
+@pytest.mark.parametrize("args, code", [(["run", "get", "nope"], 3), (["run-events", "get", "nope"], 3),
+                                        (["run-events", "get", "x", "--limit", "0"], 2)])
+def test_exit_codes_live(demo, args, code):
+    assert CliRunner().invoke(main, [*args, "--url", demo.base_url]).exit_code == code
