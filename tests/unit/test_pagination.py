@@ -108,3 +108,45 @@ def test_limit_below_one_is_invalid(bad):
 def test_page_size_is_checked():
     with pytest.raises(errors.InvalidArgument):
         next(client().iter_event_pages("run-1", page_size=5000))
+
+
+@responses.activate
+def test_progress_bar_on_multi_page_fetch_only(capsys):
+    serve(2500)
+    runlens.Client(URL, progress=True, backoff=0).events("run-1")
+    assert "events" in capsys.readouterr().err
+    runlens.Client(URL, progress=False, backoff=0).events("run-1")
+    assert capsys.readouterr().err == ""
+
+
+@responses.activate
+def test_no_progress_bar_for_a_single_page(capsys):
+    serve(10)
+    runlens.Client(URL, progress=True, backoff=0).events("run-1")
+    assert capsys.readouterr().err == ""
+
+
+@responses.activate
+def test_module_level_shortcuts_use_a_configured_client(monkeypatch):
+    serve(5)
+    monkeypatch.setenv("RUNLENS_URL", "http://dagster.test:3000")
+    assert len(runlens.events("run-1")) == 5
+    assert runlens.run("run-1").id == "run-1"
+
+
+@responses.activate
+def test_events_many_keeps_run_order_and_dtypes():
+    fake_a = FakeDagster(make_events(1500), run_id="a")
+    fake_b = FakeDagster(make_events(10), run_id="b")
+
+    def route(request):
+        import json
+
+        run_id = json.loads(request.body)["variables"]["runId"]
+        return (fake_a if run_id == "a" else fake_b)(request)
+
+    responses.add_callback(responses.POST, URL, callback=route)
+    both = client().events_many(["b", "a"], max_workers=2)
+    assert both["run_id"].astype(str).tolist() == ["b"] * 10 + ["a"] * 1500
+    assert both.attrs["run_ids"] == ["b", "a"] and both.attrs["complete"] is True
+    assert str(both["timestamp"].dtype) == "datetime64[ms, UTC]"
