@@ -10,6 +10,7 @@ import requests
 from click.testing import CliRunner
 
 from runlens.cli import main
+from tests.seed_reference import _filter_events_by_step, seed_filter
 
 RAW_QUERY = """
 query($runId: ID!, $cursor: String) {
@@ -33,30 +34,6 @@ def all_raw_events(url: str, run_id: str) -> list[dict]:
         cursor = page["cursor"]
         if not page["hasMore"]:
             return events
-
-
-# The seed's loops, transcribed literally (shared/seed/000_d4af64e0fec590be.txt).
-def _filter_events_by_type(events, event_type):
-    if not event_type:
-        return events
-    types = [t.strip().upper() for t in event_type.split(",")]
-    filtered = []
-    for event in events:
-        event_type_val = event.get("eventType")
-        if event_type_val and event_type_val.upper() in types:
-            filtered.append(event)
-    return filtered
-
-
-def _filter_events_by_step(events, step_key):
-    if not step_key:
-        return events
-    filtered = []
-    for event in events:
-        event_step = event.get("stepKey", "")
-        if event_step and step_key.lower() in event_step.lower():
-            filtered.append(event)
-    return filtered
 
 
 def iso_ms(millis: str) -> str:
@@ -87,7 +64,7 @@ def raw(demo):
 )
 def test_cli_equals_the_seed_loops(demo, raw, name, types, step, limit):
     run_id = demo.runs[name]
-    expected = _filter_events_by_step(_filter_events_by_type(raw[name], types), step)[:limit]
+    expected = seed_filter(raw[name], types, step)[:limit]
     args = ["run-events", "get", run_id, "--json", "--limit", str(limit), "--url", demo.base_url]
     if types:
         args += ["--type", types]

@@ -7,7 +7,6 @@ copied below verbatim (they operate on the raw GraphQL dicts).
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Optional  # noqa: UP035 - the seed's annotations, kept verbatim
 
 import numpy as np
 import pandas as pd
@@ -29,40 +28,7 @@ from runlens.filters import (
 )
 from runlens.frames import empty_events_frame, events_frame
 from runlens.models import LEVELS
-
-# --------------------------------------------------------------------- the seed, verbatim
-
-
-def _filter_events_by_type(events: List[Dict], event_type: Optional[str]) -> List[Dict]:  # noqa: UP006, UP045
-    """Client-side filtering logic for event types."""
-    if not event_type:
-        return events
-
-    # Split comma-separated types and normalize to uppercase
-    types = [t.strip().upper() for t in event_type.split(",")]
-
-    filtered = []
-    for event in events:
-        event_type_val = event.get("eventType")
-        if event_type_val and event_type_val.upper() in types:
-            filtered.append(event)
-
-    return filtered
-
-
-def _filter_events_by_step(events: List[Dict], step_key: Optional[str]) -> List[Dict]:  # noqa: UP006, UP045
-    """Client-side filtering logic for step keys."""
-    if not step_key:
-        return events
-
-    filtered = []
-    for event in events:
-        event_step = event.get("stepKey", "")
-        if event_step and step_key.lower() in event_step.lower():
-            filtered.append(event)
-
-    return filtered
-
+from tests.seed_reference import _filter_events_by_step, _filter_events_by_type
 
 # --------------------------------------------------------------------- helpers
 
