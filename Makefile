@@ -34,6 +34,10 @@ unit: $(STAMP)
 cassettes: $(STAMP)
 	$(BIN)/python -m tests.record_cassettes
 
+## notebooks: execute every notebook against a live demo Dagster (also part of `make test`)
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest tests/live/test_notebooks.py
+
 ## bench: benchmarks against baselines (not part of `make test`)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

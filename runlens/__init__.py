@@ -40,6 +40,7 @@ _EXPORTS = {
     "step_durations": "steps",
     "run_summary": "steps",
     "duration_trend": "steps",
+    "compare_step_durations": "steps",
     "plot_timeline": "plotting",
     "plot_step_durations": "plotting",
     "events_frame": "frames",
@@ -99,4 +100,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .filters import filter_events  # noqa: F401
     from .models import EventPage, Run, RunEvent, RunEventLevel, RunEventList, RunStatus  # noqa: F401
     from .plotting import plot_step_durations, plot_timeline  # noqa: F401
-    from .steps import duration_trend, run_summary, step_durations  # noqa: F401
+    from .steps import compare_step_durations, duration_trend, run_summary, step_durations  # noqa: F401

@@ -52,6 +52,11 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
+    def is_default(self) -> bool:
+        """Whether nothing was configured and the endpoint is ``dagster dev``'s default."""
+        return self.sources.get("url") == "default"
+
+    @property
     def is_plus(self) -> bool:
         """Whether requests carry Dagster+ headers."""
         return self.token is not None or self.organization is not None

@@ -42,6 +42,7 @@ __all__ = [
     "STEP_STATUS_DTYPE",
     "RunSummary",
     "StepFailure",
+    "compare_step_durations",
     "duration_trend",
     "run_summary",
     "step_durations",
@@ -793,3 +794,54 @@ def duration_trend(steps: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
         out = out.merge(extra, on="run_id", how="left")
         by = ["step_key", "created", "run_start", "run_id"]
     return out.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def compare_step_durations(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Step durations of two runs side by side.
+
+    Parameters
+    ----------
+    a, b : pandas.DataFrame
+        Each an events frame of one run or its :func:`runlens.step_durations` frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per step key of either run, in ``a``'s step order then ``b``'s extra
+        steps: ``step_key``, ``status_a``, ``status_b``, ``duration_a``, ``duration_b``
+        (float seconds; NaN when the step did not run or has not finished in that run)
+        and ``delta`` (``duration_b - duration_a``, positive when ``b`` was slower).
+        ``attrs`` holds ``run_a`` and ``run_b``.
+
+    Examples
+    --------
+    >>> runlens.compare_step_durations(client.events(old), client.events(new))   # doctest: +SKIP
+    """
+
+    def steps_of(frame: pd.DataFrame) -> pd.DataFrame:
+        steps = frame if "attempt_spans" in frame.columns else step_durations(frame)
+        if steps["run_id"].nunique() > 1:
+            raise ValueError("compare_step_durations takes one run on each side")
+        return steps
+
+    sa, sb = steps_of(a), steps_of(b)
+
+    def side(steps: pd.DataFrame, suffix: str) -> pd.DataFrame:
+        return pd.DataFrame({
+            "step_key": steps["step_key"].astype(str).to_numpy(),
+            f"status_{suffix}": steps["status"].astype(str).to_numpy(),
+            f"duration_{suffix}": steps["duration"].dt.total_seconds().astype("float64").to_numpy(),
+        }).drop_duplicates("step_key")
+
+    left, right = side(sa, "a"), side(sb, "b")
+    keys = list(dict.fromkeys([*left["step_key"], *right["step_key"]]))
+    out = left.merge(right, on="step_key", how="outer").set_index("step_key").loc[keys].reset_index()
+    out = out[["step_key", "status_a", "status_b", "duration_a", "duration_b"]]
+    out["delta"] = out["duration_b"] - out["duration_a"]
+
+    def run_of(steps: pd.DataFrame) -> str | None:
+        ids = steps["run_id"].dropna()
+        return str(ids.iloc[0]) if len(ids) else None
+
+    out.attrs.update(run_a=run_of(sa), run_b=run_of(sb))
+    return out

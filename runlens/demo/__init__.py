@@ -14,6 +14,6 @@ Examples
 ...     print(demo.url, runs)
 """
 
-from runlens.demo.server import DemoDagster, DemoNotInstalled, seed_runs
+from runlens.demo.server import DemoDagster, DemoNotInstalled, connect, seed_runs
 
-__all__ = ["DemoDagster", "DemoNotInstalled", "seed_runs"]
+__all__ = ["DemoDagster", "DemoNotInstalled", "connect", "seed_runs"]

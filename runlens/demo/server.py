@@ -556,6 +556,33 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
     return {"etl": etl, "failing": failing}
 
 
+def connect(*, log: Callable[[str], None] | None = print, **client_options: Any):
+    """A client for the configured Dagster, or for a local demo Dagster started now.
+
+    When nothing is configured (no ``RUNLENS_URL``, no Dagster+ settings), starts a
+    :class:`DemoDagster`, seeds it with :func:`seed_runs` and serves it: what the
+    notebooks do so they run anywhere. Stop the demo with ``demo.stop()`` when done.
+
+    Returns
+    -------
+    tuple of (runlens.Client, DemoDagster or None)
+        The client, and the demo it talks to (None when a configured server is used).
+    """
+    from ..client import Client
+
+    client = Client(**client_options)
+    if not client.settings.is_default:
+        return client, None
+    demo = DemoDagster(log=log)
+    try:
+        seed_runs(demo)
+        demo.start_webserver()
+    except BaseException:
+        demo.stop()
+        raise
+    return Client(demo.url, **client_options), demo
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -6,7 +6,9 @@ the webserver started here; Dagster's Python API is used only to execute the run
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +68,19 @@ def show_run(client, run_id: str, out_dir: Path) -> Path:
     return path
 
 
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM: either must stop the demo's processes on the way out.
+
+    A shell started in the background ignores SIGINT for its children, and SIGTERM's
+    default action would kill this process without running the clean-up.
+    """
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(3600):
+        pass
+
+
 def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: str = "demo-output") -> int:
     """Run the demo; return the process exit code."""
     from .. import Client
@@ -99,10 +114,10 @@ def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: st
             click.secho(f"Dagster UI and GraphQL at {demo.base_url}  (Ctrl-C stops it)", bold=True)
             click.echo(f"export RUNLENS_URL={demo.base_url}")
             try:
-                while True:
-                    time.sleep(3600)
+                _wait_for_signal()
             except KeyboardInterrupt:
-                click.echo("stopping", err=True)
+                pass
+            click.echo("stopping", err=True)
     clock.stage(f"stopped every process it started; total {time.monotonic() - clock.started:.1f} s")
     return 0
 
