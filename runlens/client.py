@@ -13,6 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from . import queries
 from .config import Settings, resolve
 from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
@@ -97,7 +99,12 @@ class Client:
         """
         run_id = _check_run_id(run_id)
         result = self._run_or_error(queries.RUN, run_id)
-        return Run.model_validate(result)
+        try:
+            return Run.model_validate(result)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:3])
+            raise ServerError(f"{self.url} answered a run record runlens cannot read ({fields})",
+                              run_id=run_id) from None
 
     def run_status(self, run_id: str) -> RunStatus | str:
         """A run's status alone: a cheap query for polling."""
@@ -109,7 +116,7 @@ class Client:
             return status
 
     def _run_or_error(self, query: str, run_id: str) -> dict:
-        result = self.transport.execute(query, {"runId": run_id}, run_id=run_id)["runOrError"]
+        result = self.transport.execute(query, {"runId": run_id}, run_id=run_id).get("runOrError")
         self._raise_for_result(result, run_id)
         return result
 
@@ -182,16 +189,18 @@ class Client:
         while limit is None or len(records) < limit:
             page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - len(records))
             variables = {"filter": run_filter or None, "cursor": cursor, "limit": page_size}
-            result = self.transport.execute(queries.RUNS, variables)["runsOrError"]
+            result = self.transport.execute(queries.RUNS, variables).get("runsOrError")
             if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
                 raise InvalidArgument(f"the server rejected the run filter: {result.get('message')}")
             self._raise_for_result(result, None)
             page = result.get("results") or []
+            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+                raise ServerError(f"{self.url} answered a malformed run list (results is not a list of runs)")
             count = result.get("count", count)
             records.extend(page)
-            if len(page) < page_size:
+            cursor = page[-1].get("id") if page else None
+            if len(page) < page_size or not isinstance(cursor, str):
                 break
-            cursor = page[-1]["id"]
         frame = runs_frame(records)
         frame.attrs.update(endpoint=self.url, count=count, fetched_at=_now_iso())
         return frame
@@ -229,6 +238,10 @@ class Client:
         yield from self._pages(run_id, after_cursor, lambda fetched: page_size)
 
     def _pages(self, run_id: str, cursor: str | None, size_for) -> Iterator[EventPage]:
+        if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
+            raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
+                                  f"events().attrs['cursor'] or err.cursor), not {cursor!r}", run_id=run_id)
+        start = cursor
         fetched = 0
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-prefetch")
         try:
@@ -237,6 +250,12 @@ class Client:
                 try:
                     page = future.result()
                 except RunlensError as exc:
+                    if isinstance(exc, ServerError) and fetched == 0 and start is not None:
+                        # Dagster fails to decode a cursor it did not make (HTTP 500, PythonError).
+                        exc.message = (f"{exc.message}; Dagster could not read events after the cursor {start!r}: "
+                                       "pass a cursor runlens returned (a page's cursor, "
+                                       "events().attrs['cursor'] or err.cursor)")
+                        exc.args = (exc.message,)
                     exc.add_progress(fetched, cursor)
                     raise
                 fetched += len(page)
@@ -258,10 +277,21 @@ class Client:
 
     def _fetch_page(self, run_id: str, cursor: str | None, page_size: int) -> EventPage:
         variables = {"runId": run_id, "afterCursor": cursor, "limit": page_size}
-        result = self.transport.execute(queries.EVENTS, variables, run_id=run_id)["logsForRun"]
+        result = self.transport.execute(queries.EVENTS, variables, run_id=run_id).get("logsForRun")
         self._raise_for_result(result, run_id)
-        return EventPage(run_id=run_id, events=result.get("events") or [], cursor=result.get("cursor"),
-                         hasMore=bool(result.get("hasMore")))
+        events, next_cursor = result.get("events") or [], result.get("cursor")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events) or not (
+            next_cursor is None or isinstance(next_cursor, str)
+        ):
+            raise ServerError(
+                f"{self.url} answered a malformed page of events for run {run_id!r} (events must be a list "
+                "of objects, cursor a string); is something between runlens and Dagster rewriting answers?",
+                run_id=run_id,
+            )
+        # Checked just above, so no validation: pydantic would copy every event dict,
+        # about 0.5 ms a page of 1000 (as long as turning the page into columns).
+        return EventPage.model_construct(run_id=run_id, events=events, cursor=next_cursor,
+                                         has_more=result.get("hasMore") is True)
 
     def events(
         self,
@@ -302,7 +332,7 @@ class Client:
             ``endpoint``, ``fetched_at``, ``complete`` and ``cursor`` (to poll for more).
         """
         from .filters import filter_events, parse_types
-        from .frames import concat_events, empty_events_frame, events_frame
+        from .frames import EventColumns, concat_events, empty_events_frame, events_frame
 
         run_id = _check_run_id(run_id)
         if limit is not None and limit < 1:
@@ -318,6 +348,10 @@ class Client:
             return min(MAX_PAGE_SIZE, max(0, limit - fetched))
 
         parts = []
+        # Unfiltered pages are only split into column lists while the next page is in
+        # flight; the frame is built once at the end (a frame per page and their
+        # concatenation cost more than the whole build: see EventColumns).
+        columns = EventColumns(run_id)
         matched = 0
         seq = 0
         complete = True
@@ -326,16 +360,22 @@ class Client:
         show = self._show_progress(progress)
         try:
             for page in self._pages(run_id, after_cursor, size_for):
-                frame = events_frame(page.events, run_id, start_seq=seq)
-                seq += len(frame)
-                cursor = page.cursor or cursor
                 if filtered:
+                    frame = events_frame(page.events, run_id, start_seq=seq)
                     frame = filter_events(frame, types=types, step=step, levels=levels)
-                cut = limit is not None and matched + len(frame) > limit
+                    rows = len(frame)
+                else:
+                    rows = len(page)
+                seq += len(page)
+                cursor = page.cursor or cursor
+                cut = limit is not None and matched + rows > limit
                 if cut:
-                    frame = frame.iloc[: limit - matched]
-                parts.append(frame)
-                matched += len(frame)
+                    rows = limit - matched
+                if filtered:
+                    parts.append(frame.iloc[:rows] if cut else frame)
+                else:
+                    columns.add(page.events[:rows] if cut else page.events)
+                matched += rows
                 if bar is None and page.has_more and show:
                     from tqdm.auto import tqdm
 
@@ -349,7 +389,10 @@ class Client:
         finally:
             if bar is not None:
                 bar.close()
-        result = concat_events(parts) if parts else empty_events_frame(run_id)
+        if not filtered:
+            result = columns.frame()
+        else:
+            result = concat_events(parts) if parts else empty_events_frame(run_id)
         result.attrs.update(
             run_ids=[run_id], endpoint=self.url, fetched_at=_now_iso(), complete=complete, cursor=cursor
         )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class RunStatus(StrEnum):
@@ -55,17 +55,34 @@ LEVELS = tuple(level.value for level in RunEventLevel)
 
 
 def seconds_to_utc(value: Any) -> datetime | None:
-    """Epoch seconds (Dagster's run times) to an aware UTC datetime; None stays None."""
+    """Epoch seconds (Dagster's run times) to an aware UTC datetime.
+
+    None stays None, and so does a value no datetime can hold (not a number, NaN,
+    beyond year 9999): a broken time must not lose the whole run.
+    """
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromtimestamp(float(value), tz=UTC)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def millis_to_utc(value: Any) -> datetime | None:
-    """Epoch milliseconds as a string (Dagster's event times) to an aware UTC datetime."""
+    """Epoch milliseconds as a string (Dagster's event times) to an aware UTC datetime.
+
+    None, and values no datetime can hold, give None (as :func:`seconds_to_utc`).
+    """
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 class _Model(BaseModel):
@@ -119,16 +136,22 @@ class Run(_Model):
     @classmethod
     def _tags(cls, value: Any) -> dict[str, str]:
         if isinstance(value, list):
-            return {t["key"]: t["value"] for t in value}
-        return value or {}
+            # Entries without a string key are skipped rather than failing the run.
+            return {t["key"]: "" if t.get("value") is None else str(t["value"])
+                    for t in value if isinstance(t, dict) and isinstance(t.get("key"), str)}
+        return value if isinstance(value, dict) else {}
 
     @field_validator("stats", mode="before")
     @classmethod
     def _stats(cls, value: Any) -> Any:
-        # stats is a union with PythonError: a failed stats lookup must not lose the run.
-        if isinstance(value, dict) and value.get("__typename", "RunStatsSnapshot") != "RunStatsSnapshot":
+        # stats is a union with PythonError: a failed (or unreadable) stats lookup must
+        # not lose the run.
+        if not isinstance(value, dict) or value.get("__typename", "RunStatsSnapshot") != "RunStatsSnapshot":
             return None
-        return value
+        try:
+            return RunStats.model_validate(value)
+        except ValidationError:
+            return None
 
     @property
     def is_finished(self) -> bool:

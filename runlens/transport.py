@@ -5,16 +5,33 @@ connection errors and the statuses worth retrying (429 with ``Retry-After``, 502
 504); every runlens query is read-only, so retrying a POST is safe. A body that arrives
 cut short or is not JSON is retried here, with the same backoff, since urllib3 has
 already handed the response over by then.
+
+Two of urllib3's defaults do not suit a client: it honours ``Retry-After`` up to six
+hours (a rate-limited CLI would sleep that long, four times), and an unparsable
+``Retry-After`` raises instead of falling back to the backoff. ``_Retry`` waits at most
+``MAX_RETRY_AFTER`` seconds and otherwise gives up at once with a message saying when
+to try again; a host name that does not resolve at all is not retried either.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import socket
 import time
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    InvalidHeader,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+)
 from urllib3.util.retry import Retry
 
 from .config import Settings
@@ -30,6 +47,43 @@ from .errors import (
 
 RETRY_STATUSES = (429, 502, 503, 504)
 USER_AGENT = "runlens"
+#: The longest ``Retry-After`` runlens waits for; a server asking for more gets an
+#: immediate RateLimited/TransportError that says when to come back.
+MAX_RETRY_AFTER = 60.0
+
+# getaddrinfo's "this name does not exist" answers; EAI_AGAIN ("temporary failure") is
+# retried like any connection error.
+_PERMANENT_DNS_ERRORS = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+# A JSON escape of a UTF-16 surrogate; only bodies holding one need the slower clean-up.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Retry(Retry):
+    """urllib3's ``Retry`` with a bounded, fault-tolerant ``Retry-After`` (see module doc)."""
+
+    def get_retry_after(self, response) -> float | None:
+        try:
+            return super().get_retry_after(response)
+        except InvalidHeader:
+            # "Retry-After: soon" from some proxy: use the exponential backoff instead.
+            return None
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if error is None and response is not None:
+            wait = self.get_retry_after(response)
+            if wait is not None and wait > MAX_RETRY_AFTER:
+                # Handing the response back (raise_on_status=False) lets _decode say when to retry.
+                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f} s"))
+        if isinstance(error, NameResolutionError) and _dns_errno(error) in _PERMANENT_DNS_ERRORS:
+            raise MaxRetryError(_pool, url, error) from error
+        return super().increment(method, url, response=response, error=error, _pool=_pool,
+                                 _stacktrace=_stacktrace)
+
+
+def _dns_errno(error: NameResolutionError) -> int | None:
+    cause = error.__cause__ or getattr(error, "_reason", None)
+    return getattr(cause, "errno", None)
 
 
 class Transport:
@@ -43,7 +97,8 @@ class Transport:
         Seconds to wait for the connection and for each read.
     max_retries : int
         Retries after the first attempt, for connection errors, 429/502/503/504 and
-        truncated bodies; 0 disables them.
+        truncated bodies; 0 disables them. A host name that does not exist, and a
+        ``Retry-After`` beyond ``MAX_RETRY_AFTER``, fail at once instead.
     backoff : float
         Base of the exponential backoff, in seconds (``backoff * 2**n``, capped at 30 s).
     session : requests.Session, optional
@@ -66,7 +121,7 @@ class Transport:
         self.session = session or requests.Session()
         # ~/.netrc and proxy variables must not silently add credentials.
         self.session.trust_env = False
-        retry = Retry(
+        retry = _Retry(
             total=max_retries,
             connect=max_retries,
             read=max_retries,
@@ -82,7 +137,7 @@ class Transport:
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update(settings.headers())
+        self.session.headers.update(_checked_headers(settings))
         self.session.headers["User-Agent"] = USER_AGENT
         self._server_version: str | None = None
 
@@ -126,20 +181,52 @@ class Transport:
             raise ConfigError(f"invalid URL {self.url!r}: {exc}") from None
         except requests.exceptions.RetryError as exc:
             raise TransportError(f"{self.url}: gave up after {self.max_retries} retries ({exc})", run_id=run_id) from None
-        except requests.exceptions.Timeout:
+        except requests.exceptions.SSLError as exc:
             raise TransportError(
-                f"{self.url} did not answer within {self.timeout:g} s (after {self.max_retries} retries); "
-                "is the server overloaded? Raise Client(timeout=...) for very large pages",
+                f"cannot reach {self.url} securely: TLS verification failed ({_ssl_reason(exc)}). runlens "
+                "always verifies certificates; use the server's proper https address, or have its "
+                "certificate signed by a CA this machine trusts",
                 run_id=run_id,
             ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise TransportError(
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            raise self._connection_error(exc, run_id) from None
+        return self._decode(response, body, run_id)
+
+    def _connection_error(self, exc: Exception, run_id: str | None) -> TransportError:
+        """Say what the network did, from the urllib3 error under requests' wrapper."""
+        reason = _root_reason(exc)
+        tries = f"{self.max_retries + 1} attempts" if self.max_retries else "1 attempt"
+        if isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, (ReadTimeoutError, TimeoutError)):
+            if isinstance(exc, requests.exceptions.ConnectTimeout):
+                what = "did not accept a connection"
+            else:
+                what = "did not answer"
+            return TransportError(
+                f"{self.url} {what} within {self.timeout:g} s ({tries}); is the server overloaded? "
+                "Raise Client(timeout=...) for very large pages",
+                run_id=run_id,
+            )
+        if isinstance(reason, NameResolutionError):
+            host = requests.utils.urlparse(self.url).hostname
+            return TransportError(
+                f"cannot reach {self.url}: the host name {host!r} does not resolve (DNS). Check the URL: "
+                "set RUNLENS_URL (or pass --url) to your webserver's address",
+                run_id=run_id,
+            )
+        if isinstance(reason, ProtocolError) or (reason is None and "aborted" in str(exc)):
+            return TransportError(
+                f"{self.url} closed the connection without a complete answer ({_reason(exc)}; {tries}): "
+                "the server or a proxy in front of it is dropping connections; try again later",
+                run_id=run_id,
+            )
+        if isinstance(reason, NewConnectionError) or reason is None:
+            return TransportError(
                 f"cannot reach {self.url}: {_reason(exc)}. Is Dagster running there? "
                 "Set RUNLENS_URL (or pass --url) to your webserver's address, "
                 "or start a local one with `runlens demo --serve`",
                 run_id=run_id,
-            ) from None
-        return self._decode(response, body, run_id)
+            )
+        return TransportError(f"cannot reach {self.url}: {_reason(exc)} ({tries})", run_id=run_id)
 
     def _decode(self, response: requests.Response, body: bytes, run_id: str | None) -> dict:
         status = response.status_code
@@ -149,16 +236,25 @@ class Transport:
                 f"{self.settings.token_hint()}",
                 run_id=run_id,
             )
+        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        too_long = retry_after is not None and retry_after > MAX_RETRY_AFTER
         if status == 429:
+            if too_long:
+                raise RateLimited(
+                    f"{self.url} is rate-limiting requests (HTTP 429) and asks to wait {retry_after:.0f} s "
+                    f"(Retry-After), longer than runlens waits ({MAX_RETRY_AFTER:.0f} s); try again after that",
+                    run_id=run_id,
+                )
             raise RateLimited(
                 f"{self.url} is rate-limiting requests (HTTP 429) and still was after "
                 f"{self.max_retries} retries; wait and try again, or lower max_workers",
                 run_id=run_id,
             )
         if status in (502, 503, 504):
+            later = f"try again in {retry_after:.0f} s (its Retry-After)" if too_long else "try again later"
             raise TransportError(
-                f"{self.url} answered HTTP {status} after {self.max_retries} retries: the server or a "
-                "proxy in front of it is unavailable; try again later",
+                f"{self.url} answered HTTP {status} after {0 if too_long else self.max_retries} retries: the "
+                f"server or a proxy in front of it is unavailable; {later}",
                 run_id=run_id,
             )
         content_type = response.headers.get("Content-Type", "")
@@ -169,30 +265,40 @@ class Transport:
                 "ending in /graphql (with its --path-prefix, if it has one)",
                 run_id=run_id,
             )
-        if status == 404:
+        if status in (404, 405, 410):
+            # dagster-webserver answers 405 to a POST on any path but /graphql (/runs, /).
             raise ConfigError(
-                f"{self.url} answered HTTP 404: no GraphQL endpoint there. Check the URL "
-                "(and the webserver's --path-prefix)",
+                f"{self.url} answered HTTP {status} ({response.reason or 'not found'}): no GraphQL endpoint "
+                "there. Check the URL: the webserver's address, with its --path-prefix if it has one",
                 run_id=run_id,
             )
         try:
-            doc = json.loads(body)
+            # Invalid UTF-8 from a broken proxy becomes U+FFFD rather than failing the page.
+            text = body.decode("utf-8", "replace")
+            doc = json.loads(text)
         except ValueError:
             if status >= 500 or len(body) > 0 and status == 200:
                 raise _RetryableBody(f"HTTP {status} with a body that is not JSON") from None
             raise TransportError(f"{self.url} answered HTTP {status} with a body that is not JSON", run_id=run_id) from None
         if not isinstance(doc, dict):
             raise _RetryableBody("a JSON body that is not an object")
+        if _SURROGATE_ESCAPE.search(text):
+            # JSON may escape lone UTF-16 surrogates ("\ud800"), which no encoder accepts.
+            doc = _without_lone_surrogates(doc)
         data = doc.get("data")
         errors = doc.get("errors")
+        if errors is not None and not isinstance(errors, list):
+            errors = [errors]
         # Dagster answers 500 whenever a resolver raised, even with data present: the
-        # body decides, not the status.
-        if errors and not data:
+        # body decides, not the status. A field nulled by an error comes with `errors`.
+        if errors and (not isinstance(data, dict) or not data or any(v is None for v in data.values())):
             raise self._graphql_error(errors, status, run_id)
         if data is None:
             if status >= 500:
                 raise _RetryableBody(f"HTTP {status} without data")
             raise TransportError(f"{self.url} answered HTTP {status} without data", run_id=run_id)
+        if not isinstance(data, dict):
+            raise ServerError(f"{self.url} answered a GraphQL `data` that is not an object", run_id=run_id)
         return data
 
     def _graphql_error(self, errors: list, status: int, run_id: str | None) -> RunlensError:
@@ -216,9 +322,12 @@ class Transport:
             info_url = self.url.rsplit("/graphql", 1)[0] + "/server_info"
             try:
                 info = self.session.get(info_url, timeout=min(self.timeout, 5)).json()
-                self._server_version = str(info.get("dagster_version"))
+                version = info.get("dagster_version")
             except (requests.RequestException, ValueError, AttributeError):
                 return None
+            if not isinstance(version, str) or not version:
+                return None
+            self._server_version = version
         return self._server_version
 
 
@@ -228,7 +337,7 @@ def raise_python_error(result: dict, *, run_id: str | None = None) -> None:
         raise ServerError(
             f"Dagster raised {result.get('className') or 'an error'}: {str(result.get('message', '')).strip()}",
             error_class=result.get("className"),
-            stack=result.get("stack"),
+            stack=result.get("stack") if isinstance(result.get("stack"), list) else None,
             run_id=run_id,
         )
 
@@ -240,7 +349,73 @@ class _RetryableBody(Exception):
 def _reason(exc: Exception) -> str:
     text = str(exc)
     for marker in ("Connection refused", "Name or service not known", "nodename nor servname",
-                   "Temporary failure in name resolution", "No route to host", "Connection reset"):
+                   "Temporary failure in name resolution", "No route to host", "Connection reset",
+                   "Network is unreachable"):
         if marker in text:
             return marker.lower()
+    if "RemoteDisconnected" in text or "without response" in text:
+        return "closed without answering"
+    if "Connection aborted" in text or "Broken pipe" in text:
+        return "connection aborted"
     return type(exc).__name__
+
+
+def _root_reason(exc: BaseException) -> BaseException | None:
+    """The urllib3 error under a requests exception (a MaxRetryError's reason, unwrapped)."""
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return reason if isinstance(reason, BaseException) else None
+
+
+def _ssl_reason(exc: Exception) -> str:
+    text = str(_root_reason(exc) or exc)
+    for marker in ("certificate verify failed", "hostname mismatch", "self-signed certificate",
+                   "certificate has expired", "wrong version number"):
+        if marker in text:
+            return marker
+    return "SSL error"
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds, None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return _Retry(0).parse_retry_after(value)
+    except InvalidHeader:
+        return None
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
+
+
+_HEADER_SETTINGS = {"Dagster-Cloud-Api-Token": "token", "Dagster-Cloud-Organization": "organization",
+                    "Dagster-Cloud-Deployment": "deployment"}
+
+
+def _checked_headers(settings: Settings) -> dict[str, str]:
+    """The settings' headers, refusing values HTTP cannot carry, without ever echoing them.
+
+    requests would otherwise raise ``InvalidHeader`` with the raw value, the token
+    included, in its message.
+    """
+    headers = settings.headers()
+    for name, value in headers.items():
+        setting = _HEADER_SETTINGS.get(name)
+        if setting is None:
+            continue
+        if value != value.strip() or not value.isascii() or not value.isprintable():
+            raise ConfigError(
+                f"the {setting} (from {settings.sources.get(setting, '?')}) starts or ends with whitespace, "
+                "or holds a line break, a control or a non-ASCII character, which an HTTP header cannot "
+                "carry; check it for a stray newline, space or quote"
+            )
+    return headers
