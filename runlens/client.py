@@ -79,8 +79,8 @@ class Client:
 
     @property
     def url(self) -> str:
-        """The GraphQL endpoint requests go to."""
-        return self.settings.url
+        """The GraphQL endpoint requests go to (a password in it masked)."""
+        return self.settings.display_url
 
     # -- runs -------------------------------------------------------------------------
 

@@ -72,9 +72,18 @@ class Settings:
             headers["Dagster-Cloud-Deployment"] = self.deployment
         return headers
 
+    @property
+    def display_url(self) -> str:
+        """The endpoint as messages and reprs show it: a password in the URL is masked."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":[secure]@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
     def describe(self) -> str:
         """One line: the endpoint and where each setting came from."""
-        parts = [f"url={self.url!r} (from {self.sources.get('url', '?')})"]
+        parts = [f"url={self.display_url!r} (from {self.sources.get('url', '?')})"]
         if self.token:
             parts.append(f"token=[secure] (from {self.sources.get('token', '?')})")
         if self.organization:
@@ -191,6 +200,8 @@ def resolve(
             return env[env_name]
         return None
 
+    if url is not None and not url.strip():
+        raise ConfigError("the URL is empty: give the webserver's address, e.g. http://localhost:3000")
     explicit_url = pick("url", url, ENV_URL)
     token = pick("token", token, ENV_TOKEN)
     organization = pick("organization", organization, ENV_ORGANIZATION)

@@ -64,10 +64,10 @@ class RunlensError(Exception):
         """Record how far a pagination got before this error, and say so in the message."""
         self.events_fetched = events_fetched
         self.cursor = cursor
-        where = f"cursor {cursor!r}" if cursor else "the start of the log"
+        resume = f"after_cursor={cursor!r}" if cursor else "no cursor, from the start of the log"
         self.message = (
             f"{self.message} (fetched {events_fetched} events before the failure; "
-            f"resume with iter_event_pages(..., after_cursor={cursor!r}) from {where})"
+            f"resume with iter_event_pages(..., {resume}))"
         )
         self.args = (self.message,)
 

@@ -142,11 +142,12 @@ class Transport:
         self._server_version: str | None = None
 
     def __repr__(self) -> str:
-        return f"Transport({self.settings.url!r}, timeout={self.timeout}, max_retries={self.max_retries})"
+        return f"Transport({self.url!r}, timeout={self.timeout}, max_retries={self.max_retries})"
 
     @property
     def url(self) -> str:
-        return self.settings.url
+        """The endpoint as messages show it (a password in the URL masked)."""
+        return self.settings.display_url
 
     def execute(self, query: str, variables: dict[str, Any] | None = None, *, run_id: str | None = None) -> dict:
         """Post a query and return its ``data``.
@@ -173,7 +174,7 @@ class Transport:
 
     def _post_once(self, payload: dict, run_id: str | None) -> dict:
         try:
-            response = self.session.post(self.url, json=payload, timeout=self.timeout)
+            response = self.session.post(self.settings.url, json=payload, timeout=self.timeout)
             body = response.content  # reads the whole body: a cut-short body raises here
         except requests.exceptions.ChunkedEncodingError as exc:
             raise _RetryableBody(f"body cut short: {type(exc).__name__}") from None
@@ -319,7 +320,7 @@ class Transport:
     def server_version(self) -> str | None:
         """Dagster's version from ``GET /server_info``, or None if it does not answer."""
         if self._server_version is None:
-            info_url = self.url.rsplit("/graphql", 1)[0] + "/server_info"
+            info_url = self.settings.url.rsplit("/graphql", 1)[0] + "/server_info"
             try:
                 info = self.session.get(info_url, timeout=min(self.timeout, 5)).json()
                 version = info.get("dagster_version")

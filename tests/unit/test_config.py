@@ -95,3 +95,16 @@ def test_unreadable_toml_is_a_config_error(tmp_path):
     path.write_text("[cli.plus\n")
     with pytest.raises(ConfigError, match="cannot read"):
         resolve(env=env(tmp_path, DG_CLI_CONFIG=str(path)))
+
+
+def test_a_password_in_the_url_is_masked_in_reprs(tmp_path):
+    settings = resolve("http://user:hunter2@h:3000", env=env(tmp_path))
+    assert settings.url == "http://user:hunter2@h:3000/graphql"  # what requests use
+    assert "hunter2" not in settings.describe() and "hunter2" not in settings.display_url
+    assert settings.display_url == "http://user:[secure]@h:3000/graphql"
+
+
+def test_an_empty_explicit_url_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="empty"):
+        resolve("  ", env=env(tmp_path))
+    assert resolve(env=env(tmp_path, RUNLENS_URL="")).url == DEFAULT_URL  # an empty variable is unset
