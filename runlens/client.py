@@ -7,8 +7,9 @@ stays fast.
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -454,47 +455,80 @@ class Client:
         )
         return result
 
-    def follow(self, run_id: str, *, interval: float = 2.0, grace: float = 1.0,
-               timeout: float | None = None) -> Iterator[pd.DataFrame]:
+    def follow(
+        self,
+        run_id: str,
+        *,
+        after_cursor: str | None = None,
+        start_seq: int = 0,
+        interval: float = 2.0,
+        grace: float = 1.0,
+        timeout: float | None = None,
+        stop: threading.Event | None = None,
+        on_poll: Callable[[int, str | None], None] | None = None,
+    ) -> Iterator[pd.DataFrame]:
         """Yield a run's events as they are stored, until the run has ended.
 
         Polls from the last cursor (nothing is fetched twice) every ``interval``
-        seconds. Once the run's status is terminal it keeps draining for ``grace``
-        seconds, since Dagster stores an ENGINE_EVENT after RUN_SUCCESS/FAILURE.
+        seconds. Once the run's status is terminal it keeps draining until a poll at
+        least ``grace`` seconds later brings nothing new: Dagster stores an ENGINE_EVENT
+        after RUN_SUCCESS/FAILURE/CANCELED.
+
+        Parameters
+        ----------
+        run_id : str
+        after_cursor : str, optional
+            Continue after this cursor, e.g. ``events().attrs["cursor"]``.
+        start_seq : int
+            ``seq`` of the first new event (the number of events already held).
+        interval, grace : float
+            Seconds between polls; seconds to keep draining after the run ended.
+        timeout : float, optional
+            Stop after this many seconds even if the run goes on.
+        stop : threading.Event, optional
+            Set it to stop following (from another thread); waits end at once.
+        on_poll : callable, optional
+            Called after every poll with the number of polls so far and the run's
+            latest status.
 
         Yields
         ------
         pandas.DataFrame
-            Each batch of new events; ``seq`` continues across batches.
+            Each batch of new events; ``seq`` continues across batches, ``attrs`` holds
+            ``cursor`` and ``status``.
         """
-        from .frames import events_frame
+        from .frames import concat_events, events_frame
 
         run_id = _check_run_id(run_id)
-        cursor: str | None = None
-        seq = 0
+        stop = stop or threading.Event()
+        cursor, seq, polls = after_cursor, start_seq, 0
+        status: str | None = None
         ended_at: float | None = None
         started = time.monotonic()
-        while True:
+        while not stop.is_set():
             batch = []
             for page in self._pages(run_id, cursor, lambda fetched: MAX_PAGE_SIZE):
                 if page.events:
                     batch.append(events_frame(page.events, run_id, start_seq=seq))
                     seq += len(page.events)
                 cursor = page.cursor or cursor
+            polls += 1
+            if ended_at is None:
+                status = str(self.run_status(run_id))
+                if status in TERMINAL_STATUSES:
+                    ended_at = time.monotonic()
+            if on_poll is not None:
+                on_poll(polls, status)
             if batch:
-                from .frames import concat_events
-
                 frame = concat_events(batch)
-                frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor)
+                frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor, status=status)
                 yield frame
             now = time.monotonic()
-            if ended_at is not None and now - ended_at >= grace and not batch:
+            if ended_at is not None and not batch and now - ended_at >= grace:
                 return
-            if ended_at is None and str(self.run_status(run_id)) in TERMINAL_STATUSES:
-                ended_at = now
             if timeout is not None and now - started > timeout:
                 return
-            time.sleep(min(interval, grace) if ended_at is not None else interval)
+            stop.wait(min(interval, grace) if ended_at is not None else interval)
 
     # -- steps ------------------------------------------------------------------------
 

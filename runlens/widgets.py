@@ -339,39 +339,14 @@ class Timeline(widgets.VBox):
     # ------------------------------------------------------------------ following
 
     def _follow(self, cursor: str | None) -> None:
-        """Poll from the last cursor until the run is terminal and drained (own thread)."""
-        from .frames import events_frame
-
+        """Follow the run with :meth:`Client.follow` until it has ended (own thread)."""
         client, run_id = self.client, self.run_id
         assert client is not None and run_id is not None
         seq = int(self.events["seq"].max()) + 1 if len(self.events) else 0
-        ended_at: float | None = None
         try:
-            while not self._stop.is_set():
-                parts = []
-                for page in client.iter_event_pages(run_id, after_cursor=cursor):
-                    if page.events:
-                        parts.append(events_frame(page.events, run_id, start_seq=seq))
-                        seq += len(page.events)
-                    cursor = page.cursor or cursor
-                self.polls += 1
-                if parts:
-                    self._append(concat_events(parts), cursor)
-                now = time.monotonic()
-                # Dagster stores events after the terminal one (an ENGINE_EVENT when the
-                # run process exits): keep draining until a poll `grace` seconds after
-                # the end brings nothing new.
-                if ended_at is not None and not parts and now - ended_at >= self.grace:
-                    break
-                if ended_at is None:
-                    status = str(client.run_status(run_id))
-                    if status != self.status:
-                        with self._lock:
-                            self.status = status
-                            self._update_status_bar()
-                    if status in TERMINAL_STATUSES:
-                        ended_at = time.monotonic()
-                self._stop.wait(min(self.interval, self.grace) if ended_at is not None else self.interval)
+            for batch in client.follow(run_id, after_cursor=cursor, start_seq=seq, interval=self.interval,
+                                       grace=self.grace, stop=self._stop, on_poll=self._on_poll):
+                self._append(batch, batch.attrs.get("cursor"))
         except Exception as exc:  # shown in the widget, kept for the caller
             self.error = exc
         finally:
@@ -380,6 +355,13 @@ class Timeline(widgets.VBox):
                 self._update_status_bar()
                 self._update_table()  # the first rows again, as for a finished run
             self.done.set()
+
+    def _on_poll(self, polls: int, status: str | None) -> None:
+        self.polls = polls
+        if status is not None and status != self.status:
+            with self._lock:
+                self.status = status
+                self._update_status_bar()
 
     def _append(self, batch: pd.DataFrame, cursor: str | None) -> None:
         received = pd.Timestamp.now(tz="UTC")

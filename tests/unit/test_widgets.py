@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from runlens.client import Client  # noqa: E402
 from runlens.filters import filter_events  # noqa: E402
 from runlens.frames import concat_events, runs_frame  # noqa: E402
 from runlens.models import EventPage, Run  # noqa: E402
@@ -191,40 +192,39 @@ def test_empty_run_draws_a_message():
 # --------------------------------------------------------------------------- follow
 
 
-class GrowingRun:
-    """A duck-typed Client over a run whose log grows by ``step`` events per poll.
+class GrowingRun(Client):
+    """A real Client over a run whose log grows by ``step`` events per poll.
 
-    The run turns SUCCESS once every event but the last is visible; the last (the
-    ENGINE_EVENT Dagster stores after the terminal event) appears one poll later.
+    Only the two network calls are replaced (one page; the run's status), so the widget
+    follows through :meth:`Client.follow` exactly as against a server. The run turns
+    SUCCESS once every event but the last is visible; the last (the ENGINE_EVENT
+    Dagster stores after the terminal event) appears one poll later.
     """
 
-    url = "http://fake/graphql"
-
     def __init__(self, records: list[dict], run_id: str = "run-a", step: int = 7, page_size: int = 5):
+        super().__init__("http://fake/graphql", progress=False, max_retries=0)
         self.records, self.run_id, self.step, self.page_size = records, run_id, step, page_size
-        self.visible = 0
+        self.visible = min(step, len(records))
         self.cursors: list[str | None] = []
         self.status_calls = 0
         self.lock = threading.Lock()
 
-    def iter_event_pages(self, run_id, *, after_cursor=None):
+    def _fetch_page(self, run_id, cursor, page_size):
         assert run_id == self.run_id
         with self.lock:
-            self.cursors.append(after_cursor)
-            self.visible = min(len(self.records), self.visible + self.step)
+            self.cursors.append(cursor)
             visible = self.visible
-        start = storage_id(after_cursor) + 1
-        while True:
-            page = self.records[start : min(start + self.page_size, visible)]
-            cursor = cursor_for(start + len(page) - 1) if page else after_cursor
-            yield EventPage(run_id=run_id, events=page, cursor=cursor, hasMore=len(page) == self.page_size)
-            if len(page) < self.page_size:
-                return
-            start, after_cursor = start + len(page), cursor
+        start = storage_id(cursor) + 1
+        page = self.records[start : min(start + self.page_size, visible)]
+        next_cursor = cursor_for(start + len(page) - 1) if page else cursor
+        return EventPage(run_id=run_id, events=page, cursor=next_cursor, hasMore=len(page) == self.page_size)
 
     def run_status(self, run_id):
         self.status_calls += 1
-        return "SUCCESS" if self.visible >= len(self.records) - 1 else "STARTED"
+        with self.lock:
+            status = "SUCCESS" if self.visible >= len(self.records) - 1 else "STARTED"
+            self.visible = min(len(self.records), self.visible + self.step)  # the next poll sees more
+        return status
 
 
 def test_follow_polls_from_the_last_cursor_until_the_end(events):
@@ -378,3 +378,26 @@ def test_runs_browser_shows_the_newest_run_and_compares_it_with_the_previous_of_
     assert browser.comparison is None and "choose two runs" in browser.compare_table.value
     assert "RunsBrowser(4 runs, showing run-x" in repr(browser)
     browser.close()
+
+
+def test_client_follow_continues_after_a_cursor_with_continuous_seq():
+    records = etl_run().records
+    fake = GrowingRun(records, step=len(records))  # everything visible at once
+    first = next(fake.iter_event_pages("run-a", page_size=5))
+    polls = []
+    batches = list(fake.follow("run-a", after_cursor=first.cursor, start_seq=5, interval=0.01, grace=0.02,
+                               on_poll=lambda n, status: polls.append((n, status))))
+    rest = concat_events(batches)
+    assert rest["seq"].tolist() == list(range(5, len(records)))
+    assert rest["message"].tolist() == [r["message"] for r in records[5:]]
+    assert polls[-1][1] == "SUCCESS" and batches[-1].attrs["cursor"] == cursor_for(len(records) - 1)
+
+
+def test_client_follow_stops_when_asked():
+    fake = GrowingRun(etl_run().records, step=1)
+    stop = threading.Event()
+    seen = []
+    for batch in fake.follow("run-a", interval=30, stop=stop):
+        seen.append(batch)
+        stop.set()  # the 30 s wait must end at once
+    assert len(seen) == 1 and len(seen[0]) == 1
