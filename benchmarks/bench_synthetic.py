@@ -1,0 +1,287 @@
+"""#3 (page JSON → typed frame, and its memory) and #4 (--type/--step filtering), on
+synthetic events shaped like a real run's (see :mod:`benchmarks.synthetic`)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import statistics
+
+import pandas as pd
+
+from . import baselines, synthetic
+from .harness import Options, Result, interleave, log, speedup
+
+FULL_EVENTS = 1_000_000
+QUICK_EVENTS = 20_000
+
+# The seed's flags: ``--type STEP_START,STEP_SUCCESS,STEP_FAILURE --step process_region``.
+TYPES = "STEP_START,STEP_SUCCESS,STEP_FAILURE"
+STEP = "process_region"
+
+
+# ------------------------------------------------------------------------ conversion
+
+
+class ReplayTransport:
+    """Answers ``Client``'s ``logsForRun`` queries from stored page bodies, decoding the JSON
+    as the real transport does (``json.loads`` of the body) but with no network."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.url = "http://replay.invalid/graphql"
+        self._next: dict[str | None, int] = {None: 0}
+        for i, body in enumerate(bodies[:-1]):
+            self._next[json.loads(body)["data"]["logsForRun"]["cursor"]] = i + 1
+
+    def execute(self, query: str, variables: dict | None = None, *, run_id: str | None = None) -> dict:
+        index = self._next[(variables or {}).get("afterCursor")]
+        return json.loads(self.bodies[index])["data"]
+
+
+_TRANSPORTS: dict[int, ReplayTransport] = {}
+
+
+class DecodedTransport:
+    """As :class:`ReplayTransport`, but the pages are decoded already (conversion alone)."""
+
+    def __init__(self, replay: ReplayTransport, decoded: list[dict]) -> None:
+        self.url = replay.url
+        self._next = replay._next
+        self.decoded = decoded
+
+    def execute(self, query: str, variables: dict | None = None, *, run_id: str | None = None) -> dict:
+        return self.decoded[self._next[(variables or {}).get("afterCursor")]]
+
+
+def replay_client(bodies: list[bytes]):
+    from runlens import Client
+
+    client = Client("http://replay.invalid", progress=False)
+    # Indexing the cursors parses every page once: done before any timing, then reused.
+    transport = _TRANSPORTS.get(id(bodies))
+    if transport is None or transport.bodies is not bodies:
+        transport = _TRANSPORTS[id(bodies)] = ReplayTransport(bodies)
+    client.transport = transport
+    return client
+
+
+def runlens_frame(bodies: list[bytes], run_id: str = synthetic.RUN_ID) -> pd.DataFrame:
+    """What ``Client.events`` makes of the page bodies: the real client, network replaced."""
+    return replay_client(bodies).events(run_id)
+
+
+def baseline_frame(bodies: list[bytes]) -> pd.DataFrame:
+    """The seed's way: parse, a pydantic model per event, then a DataFrame of their dumps."""
+    return baseline_models_frame(json.loads(body)["data"]["logsForRun"]["events"] for body in bodies)
+
+
+def baseline_models_frame(pages) -> pd.DataFrame:
+    models = []
+    for events in pages:
+        models.extend(baselines.seed_models(events))
+    return baselines.models_frame(models)
+
+
+def comparable_rows(frame: pd.DataFrame, *, typed: bool) -> list[tuple]:
+    """Both frames reduced to the seed's six fields, as the API sent them."""
+
+    def plain(values) -> list:
+        return [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else v
+                for v in values]
+
+    if typed:
+        millis = frame["timestamp"].astype("int64").astype(str).tolist()
+        columns = [frame["run_id"].astype(object), frame["message"].astype(object), millis,
+                   frame["level"].astype(object), frame["step_key"].astype(object),
+                   frame["event_type"].astype(object)]
+    else:
+        columns = [frame["run_id"], frame["message"], frame["timestamp"],
+                   [getattr(level, "value", level) for level in frame["level"]], frame["step_key"], frame["event_type"]]
+    return list(zip(*(plain(list(c)) for c in columns)))
+
+
+def deep_bytes(frame: pd.DataFrame) -> int:
+    return int(frame.memory_usage(deep=True, index=True).sum())
+
+
+def naive_frame(records: list[dict]) -> pd.DataFrame:
+    """The same rows with every field the API sent, as plain objects (no dtypes chosen)."""
+    return pd.DataFrame(records, dtype=object)
+
+
+def _decode_each(bodies: list[bytes]) -> int:
+    # Decode and drop each page, as a fetch does: the cost of json.loads, deallocation included.
+    n = 0
+    for body in bodies:
+        n += len(json.loads(body)["data"]["logsForRun"]["events"])
+    return n
+
+
+def _na_cell_bytes() -> int:
+    # What memory_usage(deep=True) charges for one missing cell of an object-backed
+    # column beyond its 8-byte pointer: pd.NA is one shared object, counted every time.
+    return int(pd.Series([pd.NA], dtype=object).memory_usage(deep=True, index=False)) - 8
+
+
+def memory_report(frame: pd.DataFrame, naive: pd.DataFrame) -> dict:
+    n = len(frame)
+    typed = deep_bytes(frame)
+    naive_bytes = deep_bytes(naive)
+    python_strings = [c for c, t in frame.dtypes.items() if isinstance(t, pd.StringDtype) and t.storage == "python"]
+    na_cells = int(sum(frame[c].isna().sum() for c in python_strings))
+    shared_na = na_cells * _na_cell_bytes()
+    return {
+        "string_storage": pd.StringDtype().storage,
+        "typed_deep_bytes": typed,
+        "naive_object_deep_bytes": naive_bytes,
+        "ratio": typed / naive_bytes,
+        "typed_bytes_per_event": typed / n,
+        "naive_bytes_per_event": naive_bytes / n,
+        "typed_columns": {c: int(v) for c, v in frame.memory_usage(deep=True, index=False).items()},
+        "typed_dtypes": {c: str(t) for c, t in frame.dtypes.items()},
+        "naive_columns": {c: int(v) for c, v in naive.memory_usage(deep=True, index=False).items()},
+        "missing_string_cells": na_cells,
+        "of_which_shared_pd_NA_bytes": shared_na,
+        "ratio_without_shared_NA": (typed - shared_na) / naive_bytes,
+    }
+
+
+def bench_convert(options: Options, bodies: list[bytes]) -> Result:
+    n = sum(len(json.loads(b)["data"]["logsForRun"]["events"]) for b in bodies)
+    reps = 1 if options.quick else min(options.reps, 3)
+    log(f"#3 {n:,} events from page JSON to a typed frame ({len(bodies)} pages), {reps} rep(s)")
+    decoded = [json.loads(b)["data"] for b in bodies]
+    decoded_pages = [d["logsForRun"]["events"] for d in decoded]
+    replay_client(bodies)  # index the pages' cursors before timing
+    decoded_client = replay_client(bodies)
+    decoded_client.transport = DecodedTransport(decoded_client.transport, decoded)
+    # A short untimed round loads every code path; the long-lived inputs are then kept
+    # out of the garbage collector's passes, so no variant pays for another's data.
+    warm = synthetic.pages(2_500, seed=1)
+    baseline_frame(warm), runlens_frame(warm)
+    del warm
+    gc.collect()
+    gc.freeze()
+
+    checked: dict[str, list] = {}
+
+    def check(name, frame):
+        checked[name] = comparable_rows(frame, typed=name.startswith("runlens"))
+
+    try:
+        samples = interleave(
+            {
+                "baseline": lambda: baseline_frame(bodies),
+                "runlens": lambda: runlens_frame(bodies),
+                "baseline_decoded": lambda: baseline_models_frame(decoded_pages),
+                "runlens_decoded": lambda: decoded_client.events(synthetic.RUN_ID),
+                "json_only": lambda: _decode_each(bodies),
+            },
+            reps, warmup=False, check=lambda name, value: None if name == "json_only" else check(name, value),
+        )
+    finally:
+        gc.unfreeze()
+    identical = (checked["baseline"] == checked["runlens"] == checked["baseline_decoded"]
+                 == checked["runlens_decoded"])
+    checked.clear()
+    decoded.clear()  # free the decoded pages before the memory measurement
+    decoded_pages.clear()
+
+    memory = memory_report(runlens_frame(bodies), naive_frame(synthetic.records(bodies)))
+    ratio = speedup(samples)
+    decoded_ratio = speedup(samples, "baseline_decoded", "runlens_decoded")
+    ceiling = speedup(samples, "baseline", "json_only")
+    log(f"#3 speedup {ratio:.1f}x from page JSON (ceiling with json.loads alone: {ceiling:.1f}x), "
+        f"{decoded_ratio:.1f}x from decoded pages; deep memory {memory['typed_deep_bytes'] / 2**20:.0f} MiB "
+        f"vs naive {memory['naive_object_deep_bytes'] / 2**20:.0f} MiB = {memory['ratio']:.3f} "
+        f"(string storage: {memory['string_storage']})")
+    return Result(
+        id="3",
+        what=f"{n:,} events: page JSON → typed DataFrame",
+        baseline="pydantic model per event (the seed's RunEvent), DataFrame of their dumps",
+        samples=samples,
+        figure="baseline / runlens",
+        value=ratio,
+        target="≥ 10×; deep memory ≤ 1/3 of an object frame",
+        passed=ratio >= 10 and memory["ratio"] <= 1 / 3 and identical,
+        extra={
+            "events": n,
+            "identical_rows": identical,
+            "speedup_from_page_json": ratio,
+            "speedup_from_decoded_pages": decoded_ratio,
+            "ceiling_json_loads_alone": ceiling,
+            "json_loads_s": statistics.median(samples["json_only"]),
+            "speed_target_met": ratio >= 10,
+            "memory_target_met": memory["ratio"] <= 1 / 3,
+            "memory": memory,
+        },
+        notes=[
+            f"from decoded pages (JSON parsing excluded on both sides): {decoded_ratio:.1f}x; "
+            f"json.loads alone takes {statistics.median(samples['json_only']):.2f} s, so even a free conversion "
+            f"would be {ceiling:.1f}x faster than the baseline",
+            f"deep memory {memory['ratio']:.2f} of the object frame with {memory['string_storage']} string storage "
+            f"({memory['ratio_without_shared_NA']:.2f} not counting the shared pd.NA object "
+            f"{memory['missing_string_cells']:,} times)",
+        ],
+    )
+
+
+# ------------------------------------------------------------------------- filtering
+
+
+def bench_filter(options: Options, bodies: list[bytes]) -> Result:
+    from runlens.filters import event_mask, filter_events
+
+    records = synthetic.records(bodies)
+    frame = runlens_frame(bodies)
+    n = len(records)
+    reps = 1 if options.quick else options.reps
+    log(f"#4 --type {TYPES} --step {STEP} over {n:,} rows, {reps} rep(s)")
+    positions = {id(r): i for i, r in enumerate(records)}
+    got: dict[str, list[int]] = {}
+
+    def check(name, value):
+        if name == "baseline":
+            got[name] = [positions[id(r)] for r in value]
+        elif name == "runlens":
+            got[name] = value["seq"].tolist()
+
+    gc.collect()
+    gc.freeze()  # the million dicts stay out of the collector's passes
+    try:
+        samples = interleave(
+            {"baseline": lambda: baselines.seed_filter(records, TYPES, STEP),
+             "runlens": lambda: filter_events(frame, types=TYPES, step=STEP),
+             "runlens_mask_only": lambda: event_mask(frame, types=TYPES, step=STEP)},
+            reps, warmup=not options.quick, check=check,
+        )
+    finally:
+        gc.unfreeze()
+    identical = got["baseline"] == got["runlens"]
+    ratio = speedup(samples)
+    mask_ratio = speedup(samples, "baseline", "runlens_mask_only")
+    log(f"#4 speedup {ratio:.0f}x ({mask_ratio:.0f}x for the mask alone), {len(got['runlens']):,} rows selected, "
+        f"identical: {identical}")
+    return Result(
+        id="4",
+        what=f"`--type` + `--step` filtering of {n:,} rows",
+        baseline="the seed's loops over dicts",
+        samples=samples,
+        figure="baseline / runlens",
+        value=ratio,
+        target="≥ 50×, identical rows",
+        passed=ratio >= 50 and identical,
+        extra={"rows": n, "selected": len(got["runlens"]), "identical_rows": identical, "types": TYPES,
+               "step": STEP, "speedup_mask_only": mask_ratio},
+        notes=[f"event_mask alone (positions, no row copy): {mask_ratio:.0f}x"],
+    )
+
+
+def run(options: Options) -> list[Result]:
+    n = QUICK_EVENTS if options.quick else FULL_EVENTS
+    log(f"generating {n:,} synthetic events")
+    bodies = synthetic.pages(n)
+    log(f"  {len(bodies)} pages, {sum(map(len, bodies)) / n:.0f} bytes an event")
+    return [bench_convert(options, bodies), bench_filter(options, bodies)]
