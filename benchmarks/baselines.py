@@ -16,6 +16,8 @@ from typing import Dict, List, Optional  # noqa: UP035 - the seed's annotations,
 import requests
 from pydantic import BaseModel
 
+from tests.seed_reference import seed_filter  # noqa: F401  the seed's filter loops, kept in one place
+
 # The seed's query, verbatim.
 SEED_EVENTS_QUERY = """
 query CliRunEventsQuery($runId: ID!, $limit: Int, $afterCursor: String) {
@@ -89,46 +91,6 @@ def models_frame(models: List[RunEvent]):  # noqa: UP006
     import pandas as pd
 
     return pd.DataFrame([m.model_dump() for m in models])
-
-
-def _filter_events_by_type(events: List[Dict], event_type: Optional[str]) -> List[Dict]:  # noqa: UP006, UP045
-    """Client-side filtering logic for event types."""
-    if not event_type:
-        return events
-
-    # Split comma-separated types and normalize to uppercase
-    types = [t.strip().upper() for t in event_type.split(",")]
-
-    filtered = []
-    for event in events:
-        event_type_val = event.get("eventType")
-        if event_type_val and event_type_val.upper() in types:
-            filtered.append(event)
-
-    return filtered
-
-
-def _filter_events_by_step(events: List[Dict], step_key: Optional[str]) -> List[Dict]:  # noqa: UP006, UP045
-    """Client-side filtering logic for step keys."""
-    if not step_key:
-        return events
-
-    filtered = []
-    for event in events:
-        event_step = event.get("stepKey", "")
-        if event_step and step_key.lower() in event_step.lower():
-            filtered.append(event)
-
-    return filtered
-
-
-def seed_filter(events: List[Dict], event_type: Optional[str], step_key: Optional[str]) -> List[Dict]:  # noqa: UP006, UP045
-    """The seed's ``get_run_events_via_graphql`` filtering: type, then step."""
-    if event_type:
-        events = _filter_events_by_type(events, event_type)
-    if step_key:
-        events = _filter_events_by_step(events, step_key)
-    return events
 
 
 def _post(session: requests.Session, url: str, query: str, variables: dict) -> dict:
