@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import warnings
 
@@ -58,7 +59,10 @@ def handle_errors(func):
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Not sys.exit: that would wait for a prefetch thread to finish its retries.
+            os._exit(130)
 
     return wrapper
 

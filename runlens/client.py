@@ -361,6 +361,7 @@ class Client:
         show = self._show_progress(progress)
         try:
             for page in self._pages(run_id, after_cursor, size_for):
+                page_start = cursor
                 if filtered:
                     frame = events_frame(page.events, run_id, start_seq=seq)
                     frame = filter_events(frame, types=types, step=step, levels=levels)
@@ -374,6 +375,11 @@ class Client:
                     rows = limit - matched
                 if filtered:
                     parts.append(frame.iloc[:rows] if cut else frame)
+                    if cut:
+                        # The page's cursor lies past matches not returned: re-read the
+                        # page up to the last kept event for the cursor to resume from.
+                        through = int(frame["seq"].iloc[rows - 1]) - (seq - len(page)) + 1
+                        cursor = self._fetch_page(run_id, page_start, through).cursor or cursor
                 else:
                     columns.add(page.events[:rows] if cut else page.events)
                 matched += rows
@@ -395,7 +401,8 @@ class Client:
         else:
             result = concat_events(parts) if parts else empty_events_frame(run_id)
         result.attrs.update(
-            run_ids=[run_id], endpoint=self.url, fetched_at=_now_iso(), complete=complete, cursor=cursor
+            run_ids=[run_id], endpoint=self.url, fetched_at=_now_iso(), complete=complete, cursor=cursor,
+            filtered=filtered,
         )
         return result
 
@@ -431,23 +438,23 @@ class Client:
 
             bar = tqdm(total=len(run_ids), desc="runs", unit=" runs", leave=False)
         frames: dict[str, Any] = {}
-        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlens-run") as pool:
-            futures = {
-                pool.submit(self.events, r, types=types, step=step, levels=levels, progress=False): r
-                for r in dict.fromkeys(run_ids)
-            }
-            try:
-                for future, run_id in futures.items():
-                    frames[run_id] = future.result()
-                    if bar is not None:
-                        bar.update(1)
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-            finally:
+        pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlens-run")
+        futures = {
+            pool.submit(self.events, r, types=types, step=step, levels=levels, progress=False): r
+            for r in dict.fromkeys(run_ids)
+        }
+        failed = True
+        try:
+            for future, run_id in futures.items():
+                frames[run_id] = future.result()
                 if bar is not None:
-                    bar.close()
+                    bar.update(1)
+            failed = False
+        finally:
+            # On an error, raise now: queued runs are cancelled, running ones finish unseen.
+            pool.shutdown(wait=not failed, cancel_futures=True)
+            if bar is not None:
+                bar.close()
         result = concat_events(frames[r] for r in dict.fromkeys(run_ids))
         result.attrs.update(
             run_ids=list(dict.fromkeys(run_ids)), endpoint=self.url, fetched_at=_now_iso(),

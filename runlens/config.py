@@ -114,10 +114,15 @@ def normalize_url(url: str) -> str:
         If the URL has no ``http://`` or ``https://`` scheme or no host.
     """
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = url.split("@", 1)[-1] if "@" in url else url  # never echo a password
         raise ConfigError(
-            f"not a URL runlens can use: {url!r}. Give the full address with its scheme, "
+            f"not a URL runlens can use: {shown!r}. Give the full address with its scheme, "
             "e.g. http://localhost:3000 or https://myorg.dagster.cloud/prod"
         )
     path = parts.path.rstrip("/")

@@ -20,6 +20,7 @@ import re
 import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -174,12 +175,13 @@ class Transport:
 
     def _post_once(self, payload: dict, run_id: str | None) -> dict:
         try:
-            response = self.session.post(self.settings.url, json=payload, timeout=self.timeout)
+            # No redirects: requests would carry the Dagster-Cloud-* headers to another host.
+            response = self.session.post(self.settings.url, json=payload, timeout=self.timeout, allow_redirects=False)
             body = response.content  # reads the whole body: a cut-short body raises here
         except requests.exceptions.ChunkedEncodingError as exc:
             raise _RetryableBody(f"body cut short: {type(exc).__name__}") from None
-        except requests.exceptions.InvalidURL as exc:
-            raise ConfigError(f"invalid URL {self.url!r}: {exc}") from None
+        except requests.exceptions.InvalidURL:
+            raise ConfigError(f"invalid URL {self.url!r}: check its host and port") from None
         except requests.exceptions.RetryError as exc:
             raise TransportError(f"{self.url}: gave up after {self.max_retries} retries ({exc})", run_id=run_id) from None
         except requests.exceptions.SSLError as exc:
@@ -231,6 +233,13 @@ class Transport:
 
     def _decode(self, response: requests.Response, body: bytes, run_id: str | None) -> dict:
         status = response.status_code
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "another address"
+            raise ConfigError(
+                f"{self.url} redirects (HTTP {status}) to {target}: runlens does not follow redirects, "
+                "so a token never travels to another host. Use the address it redirects to",
+                run_id=run_id,
+            )
         if status in (401, 403):
             raise AuthError(
                 f"{self.url} answered HTTP {status} ({'unauthorized' if status == 401 else 'forbidden'}): "
@@ -322,7 +331,7 @@ class Transport:
         if self._server_version is None:
             info_url = self.settings.url.rsplit("/graphql", 1)[0] + "/server_info"
             try:
-                info = self.session.get(info_url, timeout=min(self.timeout, 5)).json()
+                info = self.session.get(info_url, timeout=min(self.timeout, 5), allow_redirects=False).json()
                 version = info.get("dagster_version")
             except (requests.RequestException, ValueError, AttributeError):
                 return None

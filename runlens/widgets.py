@@ -216,9 +216,10 @@ class Timeline(widgets.VBox):
         if follow:
             if run_id is None or client is None:
                 raise ValueError("follow=True needs a run id and a client")
-            if len(events) and (start_cursor is None or events.attrs.get("complete") is False):
-                raise ValueError("to follow on from a frame it must be a complete Client.events() "
-                                 "result (attrs['cursor']); pass the run id instead")
+            if len(events) and (start_cursor is None or events.attrs.get("complete") is False
+                                or events.attrs.get("filtered")):
+                raise ValueError("to follow on from a frame it must be a complete, unfiltered "
+                                 "Client.events() result (attrs['cursor']); pass the run id instead")
         self.run_id = run_id
         self.client = client
         self.interval = float(interval)

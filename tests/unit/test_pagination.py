@@ -150,3 +150,39 @@ def test_events_many_keeps_run_order_and_dtypes():
     assert both["run_id"].astype(str).tolist() == ["b"] * 10 + ["a"] * 1500
     assert both.attrs["run_ids"] == ["b", "a"] and both.attrs["complete"] is True
     assert str(both["timestamp"].dtype) == "datetime64[ms, UTC]"
+
+
+@responses.activate
+def test_cursor_of_a_filtered_limited_fetch_resumes_without_losing_matches():
+    fake = serve(2500)
+    c = client()
+    first = c.events("run-1", step="step_1", limit=5)
+    rest = c.events("run-1", step="step_1", after_cursor=first.attrs["cursor"])
+    everything = c.events("run-1", step="step_1")
+    assert first["message"].tolist() + rest["message"].tolist() == everything["message"].tolist()
+    assert first.attrs["complete"] is False and first.attrs["filtered"] is True
+    # first: a page, the prefetched next one, one small page to place the cursor; then 3 + 3
+    assert len(fake.requests) == 3 + 3 + 3
+
+
+@responses.activate
+def test_events_many_raises_at_once_when_one_run_fails():
+    import time
+
+    fake = FakeDagster(make_events(5000), run_id="big")
+
+    def slow(request):
+        time.sleep(0.2)
+        return fake(request)
+
+    responses.add_callback(responses.POST, URL, callback=slow)
+    started = time.monotonic()
+    with pytest.raises(errors.RunNotFound):
+        client().events_many(["missing", "big"], max_workers=2)
+    assert time.monotonic() - started < 0.8  # not after all five pages of "big"
+    # The abandoned fetch finishes in the background: let it, before another test's mocks.
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name.startswith(("runlens-run", "runlens-prefetch")):
+            thread.join(10)

@@ -197,3 +197,20 @@ def test_query_never_selects_pipeline_name_on_events():
     client().events("r1")
     query = json.loads(responses.calls[0].request.body)["query"]
     assert "RunEvent" not in query
+
+
+@responses.activate
+def test_redirects_are_not_followed_so_the_token_stays_home():
+    responses.post(URL, status=307, headers={"Location": "https://evil.example/graphql"})
+    evil = responses.post("https://evil.example/graphql", json=run_result())
+    with pytest.raises(errors.ConfigError, match="evil.example"):
+        client(token="tok-SECRET").run("r1")
+    assert evil.call_count == 0
+
+
+@pytest.mark.parametrize("bad", ["http://[::1", "http://user:s3cret@localhost:99999", "ftp://user:s3cret@host",
+                                 "user:s3cret@host:3000"])
+def test_malformed_urls_are_config_errors_that_hide_passwords(bad):
+    with pytest.raises(errors.ConfigError) as info:
+        runlens.Client(bad).run("r1")
+    assert "s3cret" not in str(info.value)

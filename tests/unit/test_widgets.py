@@ -275,7 +275,7 @@ def test_follow_errors_are_kept_and_shown():
 def test_follow_needs_a_client_and_a_complete_frame(events):
     with pytest.raises(ValueError, match="needs a run id and a client"):
         Timeline(run_id="run-a", follow=True)
-    with pytest.raises(ValueError, match="complete Client.events"):
+    with pytest.raises(ValueError, match="complete, unfiltered"):
         Timeline(events, client=GrowingRun([]), follow=True)
 
 
