@@ -51,6 +51,9 @@ class Client:
     progress : bool, optional
         Show a progress bar on fetches of more than one page. ``None`` (default): only
         when standard error is a terminal or the code runs in Jupyter.
+    ca_bundle : str, optional
+        A PEM file of certificate authorities to trust (e.g. a corporate CA); defaults to
+        ``$RUNLENS_CA_BUNDLE``. TLS verification is always on.
 
     Examples
     --------
@@ -69,9 +72,11 @@ class Client:
         max_retries: int = 4,
         progress: bool | None = None,
         backoff: float = 0.5,
+        ca_bundle: str | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.settings: Settings = resolve(url, token=token, organization=organization, deployment=deployment, env=env)
+        self.settings: Settings = resolve(url, token=token, organization=organization, deployment=deployment,
+                                          ca_bundle=ca_bundle, env=env)
         self.transport = Transport(self.settings, timeout=timeout, max_retries=max_retries, backoff=backoff)
         self.progress = progress
 

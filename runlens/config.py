@@ -36,6 +36,7 @@ ENV_ORGANIZATION = "DAGSTER_CLOUD_ORGANIZATION"
 ENV_DEPLOYMENT = "DAGSTER_CLOUD_DEPLOYMENT"
 ENV_CLOUD_CONFIG = "DAGSTER_CLOUD_CLI_CONFIG"
 ENV_DG_CONFIG = "DG_CLI_CONFIG"
+ENV_CA_BUNDLE = "RUNLENS_CA_BUNDLE"
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,12 @@ class Settings:
     organization: str | None = None
     deployment: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    ca_bundle: str | None = None
 
     @property
     def is_default(self) -> bool:
         """Whether nothing was configured and the endpoint is ``dagster dev``'s default."""
         return self.sources.get("url") == "default"
-
-    @property
-    def is_plus(self) -> bool:
-        """Whether requests carry Dagster+ headers."""
-        return self.token is not None or self.organization is not None
 
     def headers(self) -> dict[str, str]:
         """The HTTP headers every request carries (the token among them, if any)."""
@@ -172,6 +169,7 @@ def resolve(
     token: str | None = None,
     organization: str | None = None,
     deployment: str | None = None,
+    ca_bundle: str | None = None,
     env: dict[str, str] | None = None,
 ) -> Settings:
     """Resolve the connection settings from arguments, environment and config files.
@@ -180,6 +178,9 @@ def resolve(
     ----------
     url, token, organization, deployment : str, optional
         Explicit values; they win over everything else.
+    ca_bundle : str, optional
+        A PEM file of certificate authorities to trust instead of the system's (a
+        corporate CA); defaults to ``$RUNLENS_CA_BUNDLE``. Verification is never off.
     env : dict, optional
         The environment to read (defaults to ``os.environ``; tests pass their own).
 
@@ -237,4 +238,7 @@ def resolve(
             )
     else:
         endpoint, sources["url"] = DEFAULT_URL, "default"
-    return Settings(endpoint, token, organization, deployment, sources)
+    ca_bundle = pick("ca_bundle", ca_bundle, ENV_CA_BUNDLE)
+    if ca_bundle is not None and not Path(ca_bundle).is_file():
+        raise ConfigError(f"the CA bundle {ca_bundle!r} (from {sources['ca_bundle']}) is not a file")
+    return Settings(endpoint, token, organization, deployment, sources, ca_bundle)

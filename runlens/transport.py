@@ -122,6 +122,8 @@ class Transport:
         self.session = session or requests.Session()
         # ~/.netrc and proxy variables must not silently add credentials.
         self.session.trust_env = False
+        if settings.ca_bundle:
+            self.session.verify = settings.ca_bundle  # a path: verification stays on
         retry = _Retry(
             total=max_retries,
             connect=max_retries,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 CONFIG_VARIABLES = (
+    "RUNLENS_CA_BUNDLE",
     "RUNLENS_URL",
     "DAGSTER_CLOUD_API_TOKEN",
     "DAGSTER_CLOUD_ORGANIZATION",

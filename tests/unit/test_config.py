@@ -108,3 +108,15 @@ def test_an_empty_explicit_url_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="empty"):
         resolve("  ", env=env(tmp_path))
     assert resolve(env=env(tmp_path, RUNLENS_URL="")).url == DEFAULT_URL  # an empty variable is unset
+
+
+def test_a_ca_bundle_replaces_the_system_cas_but_never_disables_verification(tmp_path):
+    bundle = tmp_path / "corp-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    import runlens
+
+    client = runlens.Client("https://h", env=env(tmp_path, RUNLENS_CA_BUNDLE=str(bundle)))
+    assert client.transport.session.verify == str(bundle)
+    assert runlens.Client("https://h", env=env(tmp_path)).transport.session.verify is True
+    with pytest.raises(ConfigError, match="not a file"):
+        resolve("https://h", ca_bundle=str(tmp_path / "missing.pem"), env=env(tmp_path))

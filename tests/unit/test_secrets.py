@@ -275,7 +275,9 @@ def test_the_cassette_recorder_scrubs_the_token(stub, tmp_path):
 
 # ------------------------------------------------------------------------------------ TLS
 
-INSECURE = re.compile(r"verify\s*=\s*False|\.verify\s*=|CERT_NONE|check_hostname\s*=\s*False|"
+# A CA bundle path may be assigned to session.verify (test_config checks it is a file);
+# a falsy value may not.
+INSECURE = re.compile(r"verify\s*=\s*(False|0|None|''|\"\")|CERT_NONE|check_hostname\s*=\s*False|"
                       r"_create_unverified_context|disable_warnings|InsecureRequestWarning|cert_reqs")
 
 
