@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import requests
 from click.testing import CliRunner
 
 from runlens.cli import main
 from tests.seed_reference import _filter_events_by_step, seed_filter
+
+from .raw_graphql import all_events
 
 RAW_QUERY = """
 query($runId: ID!, $cursor: String) {
@@ -24,25 +25,13 @@ query($runId: ID!, $cursor: String) {
 """
 
 
-def all_raw_events(url: str, run_id: str) -> list[dict]:
-    """Every event with a bare requests loop: independent of runlens's client."""
-    events, cursor = [], None
-    while True:
-        page = requests.post(url, json={"query": RAW_QUERY, "variables": {"runId": run_id, "cursor": cursor}},
-                             timeout=30).json()["data"]["logsForRun"]
-        events.extend(page["events"])
-        cursor = page["cursor"]
-        if not page["hasMore"]:
-            return events
-
-
 def iso_ms(millis: str) -> str:
     return datetime.fromtimestamp(int(millis) / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")
 def raw(demo):
-    return {name: all_raw_events(demo.url, run_id) for name, run_id in demo.runs.items()}
+    return {name: all_events(demo.url, run_id, RAW_QUERY) for name, run_id in demo.runs.items()}
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from runlens.demo import server
 from runlens.demo.server import DemoDagster, DemoNotInstalled
 
 from .conftest import group_alive
+from .raw_graphql import all_events, graphql
 
 LOGS_QUERY = """
 query Logs($runId: ID!, $cursor: String) {
@@ -54,25 +55,9 @@ ETL_STEP_KEYS = {
 }
 
 
-def graphql(url: str, query: str, **variables: object) -> dict:
-    response = requests.post(url, json={"query": query, "variables": variables}, timeout=30)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
-
-
 def fetch_events(url: str, run_id: str) -> list[dict]:
     """All events of a run, page by page (the server caps a page at 1000 events)."""
-    events: list[dict] = []
-    cursor = None
-    while True:
-        page = graphql(url, LOGS_QUERY, runId=run_id, cursor=cursor)["logsForRun"]
-        assert page["__typename"] == "EventConnection", page
-        events += page["events"]
-        cursor = page["cursor"]
-        if not page["hasMore"]:
-            return events
+    return all_events(url, run_id, LOGS_QUERY)
 
 
 def run_status(url: str, run_id: str) -> str:
