@@ -25,6 +25,8 @@ from .transport import Transport, raise_python_error
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .event_decoder import DecodedPage
+
 # Dagster serves at most this many events a page (DAGSTER_UI_EVENT_LOAD_CHUNK_SIZE,
 # dagster PR #32028); asking for more is clamped silently.
 MAX_PAGE_SIZE = 1000
@@ -241,9 +243,11 @@ class Client:
         run_id = _check_run_id(run_id)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
-        yield from self._pages(run_id, after_cursor, lambda fetched: page_size)
+        yield from self._pages(run_id, after_cursor, lambda fetched: page_size, self._fetch_page)
 
-    def _pages(self, run_id: str, cursor: str | None, size_for) -> Iterator[EventPage]:
+    def _pages(self, run_id: str, cursor: str | None, size_for: Callable[[int], int],
+               fetch: Callable[[str, str | None, int], Any]) -> Iterator[Any]:
+        """Pages from ``fetch(run_id, cursor, size)`` until the log ends, one request ahead."""
         if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
             raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
                                   f"events().attrs['cursor'] or err.cursor), not {cursor!r}", run_id=run_id)
@@ -251,7 +255,7 @@ class Client:
         fetched = 0
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-prefetch")
         try:
-            future: Future = pool.submit(self._fetch_page, run_id, cursor, size_for(0))
+            future: Future = pool.submit(fetch, run_id, cursor, size_for(0))
             while True:
                 try:
                     page = future.result()
@@ -271,7 +275,7 @@ class Client:
                 if more:
                     size = size_for(fetched)
                     if size:
-                        future = pool.submit(self._fetch_page, run_id, cursor, size)
+                        future = pool.submit(fetch, run_id, cursor, size)
                     else:
                         more = False
                 yield page
@@ -283,7 +287,23 @@ class Client:
 
     def _fetch_page(self, run_id: str, cursor: str | None, page_size: int) -> EventPage:
         variables = {"runId": run_id, "afterCursor": cursor, "limit": page_size}
-        result = self.transport.execute(queries.EVENTS, variables, run_id=run_id).get("logsForRun")
+        return self._checked_page(self.transport.execute(queries.EVENTS, variables, run_id=run_id), run_id)
+
+    def _fetch_columns(self, run_id: str, cursor: str | None, page_size: int) -> DecodedPage:
+        """A page straight into columns: the typed fast path, else :meth:`_fetch_page`'s way."""
+        from .event_decoder import DecodedPage, decode_events_page
+        from .frames import EventColumns
+
+        variables = {"runId": run_id, "afterCursor": cursor, "limit": page_size}
+        result = self.transport.execute(queries.EVENTS, variables, run_id=run_id,
+                                        fast=lambda body: decode_events_page(body, run_id))
+        if isinstance(result, DecodedPage):
+            return result
+        page = self._checked_page(result, run_id)
+        return DecodedPage(EventColumns(run_id).add(page.events), page.cursor, page.has_more)
+
+    def _checked_page(self, data: dict, run_id: str) -> EventPage:
+        result = data.get("logsForRun")
         self._raise_for_result(result, run_id)
         events, next_cursor = result.get("events") or [], result.get("cursor")
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events) or not (
@@ -338,7 +358,7 @@ class Client:
             ``endpoint``, ``fetched_at``, ``complete`` and ``cursor`` (to poll for more).
         """
         from .filters import filter_events, parse_types
-        from .frames import EventColumns, concat_events, empty_events_frame, events_frame
+        from .frames import EventColumns, concat_events, empty_events_frame
 
         run_id = _check_run_id(run_id)
         if limit is not None and limit < 1:
@@ -354,8 +374,8 @@ class Client:
             return min(MAX_PAGE_SIZE, max(0, limit - fetched))
 
         parts = []
-        # Unfiltered pages are only split into column lists while the next page is in
-        # flight; the frame is built once at the end (a frame per page and their
+        # Each page arrives as columns, decoded by the fetching thread while this one
+        # works on the page before; unfiltered, the frame is built once at the end (a frame per page and their
         # concatenation cost more than the whole build: see EventColumns).
         columns = EventColumns(run_id)
         matched = 0
@@ -365,11 +385,11 @@ class Client:
         bar = None
         show = self._show_progress(progress)
         try:
-            for page in self._pages(run_id, after_cursor, size_for):
+            for page in self._pages(run_id, after_cursor, size_for, self._fetch_columns):
                 page_start = cursor
                 if filtered:
-                    frame = events_frame(page.events, run_id, start_seq=seq)
-                    frame = filter_events(frame, types=types, step=step, levels=levels)
+                    page.columns.start_seq = seq
+                    frame = filter_events(page.columns.frame(), types=types, step=step, levels=levels)
                     rows = len(frame)
                 else:
                     rows = len(page)
@@ -386,7 +406,7 @@ class Client:
                         through = int(frame["seq"].iloc[rows - 1]) - (seq - len(page)) + 1
                         cursor = self._fetch_page(run_id, page_start, through).cursor or cursor
                 else:
-                    columns.add(page.events[:rows] if cut else page.events)
+                    columns.extend(page.columns, rows)
                 matched += rows
                 if bar is None and page.has_more and show:
                     from tqdm.auto import tqdm
@@ -509,7 +529,7 @@ class Client:
             Each batch of new events; ``seq`` continues across batches, ``attrs`` holds
             ``cursor`` and ``status``.
         """
-        from .frames import concat_events, events_frame
+        from .frames import EventColumns
 
         run_id = _check_run_id(run_id)
         stop = stop or threading.Event()
@@ -518,12 +538,11 @@ class Client:
         ended_at: float | None = None
         started = time.monotonic()
         while not stop.is_set():
-            batch = []
-            for page in self._pages(run_id, cursor, lambda fetched: MAX_PAGE_SIZE):
-                if page.events:
-                    batch.append(events_frame(page.events, run_id, start_seq=seq))
-                    seq += len(page.events)
+            batch = EventColumns(run_id, start_seq=seq)
+            for page in self._pages(run_id, cursor, lambda fetched: MAX_PAGE_SIZE, self._fetch_columns):
+                batch.extend(page.columns)
                 cursor = page.cursor or cursor
+            seq += len(batch)
             polls += 1
             if ended_at is None:
                 status = str(self.run_status(run_id))
@@ -532,7 +551,7 @@ class Client:
             if on_poll is not None:
                 on_poll(polls, status)
             if batch:
-                frame = concat_events(batch)
+                frame = batch.frame()
                 frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor, status=status)
                 yield frame
             now = time.monotonic()

@@ -32,10 +32,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .event_types import EVENT_TYPES
 from .models import LEVELS
@@ -100,17 +102,19 @@ def _label(value: Any) -> str | None:
 _MIN_MS, _MAX_MS = -9_223_372_036_854, 9_223_372_036_854
 
 
-def _timestamps(raw: list[Any]) -> pd.DatetimeIndex:
+def _millis(raw: list[Any]) -> np.ndarray:
+    """Epoch milliseconds (ints, or the API's strings of digits) as ``datetime64[ms]``."""
     try:
         millis = np.array(raw, dtype=np.int64)
         if millis.ndim != 1 or len(millis) and (millis.min() < _MIN_MS or millis.max() > _MAX_MS):
             raise OverflowError  # lists where numbers belong, or out of range
+        return millis.view("datetime64[ms]")
     except (TypeError, ValueError, OverflowError):
         # A missing or malformed timestamp becomes NaT rather than failing the page.
         millis = pd.to_numeric(pd.Series([_number(v) for v in raw], dtype=object),
                                errors="coerce").to_numpy(dtype="float64")
         millis = np.where((millis >= _MIN_MS) & (millis <= _MAX_MS), millis, np.nan)
-    return pd.to_datetime(millis, unit="ms", utc=True).as_unit("ms")
+    return pd.to_datetime(millis, unit="ms").as_unit("ms").to_numpy()
 
 
 def _number(value: Any) -> Any:
@@ -143,8 +147,7 @@ def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any]:
     )
 
 
-def _asset_key(record: dict) -> Any:
-    key = record.get("assetKey")
+def _asset_key(key: Any) -> Any:
     if isinstance(key, dict) and isinstance(key.get("path"), list):
         return _text("/".join(_text(part) for part in key["path"]))
     return None
@@ -172,66 +175,121 @@ def events_frame(records: Sequence[dict], run_id: str, *, start_seq: int = 0) ->
 
 
 class EventColumns:
-    """Event records → plain column lists page by page; the typed frame built once.
+    """Event records → Arrow column chunks page by page; the typed frame built once.
 
-    ``Client.events`` adds each page as it arrives (list comprehensions only, done while
-    the next page is in flight) and builds one frame at the end. A frame per page plus
-    their concatenation cost far more for big runs: pandas' fixed cost per column and
-    page (about 4 ms a page of 1000) and unioning categories across a thousand pages
-    made 1,000,000 events take longer than a pydantic model per event (``make bench``,
-    #3). :func:`events_frame` is the same in one call.
+    ``Client.events`` adds each page as it arrives, in the thread that fetches the next
+    one, and builds one frame at the end. Each page's values go into Arrow arrays at
+    once, so the millions of short-lived Python strings a decoded page holds are freed
+    while still in cache instead of piling up until the end (that alone was 0.4 s of
+    1,000,000 events, ``make bench`` #3). A frame per page plus their concatenation
+    would cost far more: pandas' fixed cost per column and page (about 4 ms a page of
+    1000) and unioning categories across a thousand pages. :func:`events_frame` is
+    the same in one call.
+
+    Pages come in two ways: :meth:`add` takes raw records (dicts, whatever a server
+    sent), :meth:`add_columns` takes column lists, checked already if ``clean`` (see
+    :mod:`runlens.event_decoder`).
     """
 
     def __init__(self, run_id: str, *, start_seq: int = 0) -> None:
         self.run_id = run_id
         self.start_seq = start_seq
-        self._timestamp: list = []
-        self._level: list = []
-        self._event_type: list = []
-        self._step_key: list = []
-        self._message: list[str] = []
-        self._kind: list = []
+        self._n = 0
+        # One chunk per page: datetime64[ms] arrays for timestamps, Arrow string
+        # arrays for the rest.
+        self._timestamp: list[np.ndarray] = []
+        self._level: list[pa.Array] = []
+        self._event_type: list[pa.Array] = []
+        self._step_key: list[pa.Array] = []
+        self._message: list[pa.Array] = []
+        self._kind: list[pa.Array] = []
         self._errors: list[tuple[int, tuple]] = []  # (row, _error_fields(...)): rare
         self._assets: list[tuple[int, Any]] = []  # (row, asset key): rare
 
     def __len__(self) -> int:
-        return len(self._message)
+        return self._n
+
+    def _chunks(self) -> tuple[list, ...]:
+        return self._timestamp, self._level, self._event_type, self._step_key, self._message, self._kind
 
     def add(self, records: Sequence[dict]) -> EventColumns:
-        """Append a page of records (in storage order); returns self."""
-        offset = len(self._message)
+        """Append a page of raw event records (in storage order); returns self."""
         get = dict.get
-        self._timestamp += [get(r, "timestamp") for r in records]
-        self._level += [get(r, "level") for r in records]
-        self._event_type += [get(r, "eventType") for r in records]
-        self._step_key += [get(r, "stepKey") for r in records]
-        self._message += _texts([get(r, "message") for r in records])
-        self._kind += [get(r, "__typename") for r in records]
-        # One pass finds the few records with an error or an asset key.
-        for i in [i for i, r in enumerate(records) if "error" in r or "assetKey" in r]:
-            r = records[i]
-            if r.get("error"):
-                self._errors.append((offset + i, _error_fields(r["error"])))
-            if "assetKey" in r:
-                self._assets.append((offset + i, _asset_key(r)))
+        return self.add_columns(
+            timestamp=[get(r, "timestamp") for r in records],
+            level=[get(r, "level") for r in records],
+            event_type=[get(r, "eventType") for r in records],
+            step_key=[get(r, "stepKey") for r in records],
+            message=[get(r, "message") for r in records],
+            kind=[get(r, "__typename") for r in records],
+            # One pass finds the few records with an error or an asset key.
+            extras=[(i, get(r, "error"), get(r, "assetKey"))
+                    for i, r in enumerate(records) if "error" in r or "assetKey" in r],
+        )
+
+    def add_columns(self, *, timestamp: list, level: list, event_type: list, step_key: list, message: list,
+                    kind: list, extras: Iterable[tuple[int, Any, Any]] = (), clean: bool = False) -> EventColumns:
+        """Append a page given as column lists of equal length; returns self.
+
+        Parameters
+        ----------
+        timestamp, level, event_type, step_key, message, kind : list
+            One value per event, as the API sends them.
+        extras : iterable of (int, error, asset key)
+            The raw ``error`` and ``assetKey`` of the few events that have one, by
+            position in this page.
+        clean : bool
+            True promises every value is a ``str`` (None where the column allows it)
+            without lone surrogates, and skips the checks that turn anything else
+            into text.
+        """
+        n = len(message)
+        if not len(timestamp) == len(level) == len(event_type) == len(step_key) == len(kind) == n:
+            raise ValueError("every column of a page must have one value per event")
+        labels = partial(pa.array, type=_LABEL) if clean else _labels
+        offset = self._n
+        self._timestamp.append(_millis(timestamp))
+        self._level.append(labels(level))
+        self._event_type.append(labels(event_type))
+        self._step_key.append(labels(step_key))
+        self._message.append(pa.array(message if clean else _texts(message), type=_TEXT))
+        self._kind.append(labels(kind))
+        self._n += n
+        for i, error, asset in extras:
+            if error:
+                self._errors.append((offset + i, _error_fields(error)))
+            if asset is not None:
+                self._assets.append((offset + i, _asset_key(asset)))
+        return self
+
+    def extend(self, other: EventColumns, rows: int | None = None) -> EventColumns:
+        """Append the first ``rows`` events (default all) of ``other``: a later page of the same run."""
+        n = len(other) if rows is None else min(rows, len(other))
+        offset = self._n
+        for mine, theirs in zip(self._chunks(), other._chunks(), strict=True):
+            mine += _head(theirs, n)
+        self._errors += [(offset + i, f) for i, f in other._errors if i < n]
+        self._assets += [(offset + i, a) for i, a in other._assets if i < n]
+        self._n += n
         return self
 
     def frame(self) -> pd.DataFrame:
-        """The typed frame of every record added so far."""
-        n = len(self)
+        """The typed frame of every event added so far."""
+        n = self._n
         rows = [i for i, _ in self._errors]
         fields = list(zip(*(f for _, f in self._errors))) or [()] * 4
+        millis = np.concatenate(self._timestamp) if self._timestamp else np.empty(0, dtype="datetime64[ms]")
         return pd.DataFrame(
             {
                 "seq": np.arange(self.start_seq, self.start_seq + n, dtype=np.int64),
                 "run_id": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8),
                                                     dtype=pd.CategoricalDtype([self.run_id])),
-                "timestamp": _timestamps(self._timestamp),
-                "level": _dense_categorical(self._level, LEVELS, ordered=True),
-                "event_type": _dense_categorical(self._event_type, EVENT_TYPES),
-                "step_key": _dense_categorical(self._step_key),
-                "message": pd.array(_objects(self._message), dtype=STRING, copy=False),
-                "kind": _dense_categorical(self._kind),
+                "timestamp": pd.DatetimeIndex(millis).tz_localize("UTC"),
+                "level": _encoded(_concat(self._level, _LABEL), LEVELS, ordered=True),
+                "event_type": _encoded(_concat(self._event_type, _LABEL), EVENT_TYPES),
+                "step_key": _encoded(_concat(self._step_key, _LABEL)),
+                "message": _string_array(_concat(self._message, _TEXT)),
+                "kind": _encoded(_concat(self._kind, _LABEL)),
                 "error_class": _sparse_categorical(n, rows, fields[0]),
                 "error_message": _sparse_strings(n, rows, fields[1]),
                 "error_cause": _sparse_strings(n, rows, fields[2]),
@@ -239,6 +297,41 @@ class EventColumns:
                 "asset_key": _sparse_strings(n, [i for i, _ in self._assets], [a for _, a in self._assets]),
             }
         )
+
+
+# Arrow types of the chunks: short labels (categories to be), and text in pandas' own
+# storage type for string columns (large_string: no conversion when wrapped).
+_LABEL = pa.string()
+_TEXT = pa.large_string()
+
+
+def _labels(values: list) -> pa.Array:
+    """A page's category names as Arrow strings: clean text or null (see :func:`_label`)."""
+    try:
+        seen = set(values)
+    except TypeError:  # an unhashable list or dict
+        seen = None
+    # Only the distinct values are checked, so well-formed pages pay almost nothing.
+    if seen is None or any(v is not None and not (isinstance(v, str) and _clean(v)) for v in seen):
+        values = [_label(v) for v in values]
+    return pa.array(values, type=_LABEL)
+
+
+def _head(chunks: list, n: int) -> list:
+    """The chunks that hold the first ``n`` values, the last one cut (Arrow and numpy slice alike)."""
+    out = []
+    for chunk in chunks:
+        if n <= 0:
+            break
+        out.append(chunk if len(chunk) <= n else chunk[:n])
+        n -= len(chunk)
+    return out
+
+
+def _concat(chunks: list[pa.Array], kind: pa.DataType) -> pa.Array:
+    if len(chunks) == 1:
+        return chunks[0]
+    return pa.concat_arrays(chunks) if chunks else pa.array([], type=kind)
 
 
 def _texts(values: list) -> list[str]:
@@ -258,32 +351,27 @@ def _texts(values: list) -> list[str]:
     return values
 
 
-def _objects(values: list) -> np.ndarray:
-    # np.fromiter never turns list values into a second dimension, and skips the shape
-    # discovery that makes np.array(values, dtype=object) about twice as slow.
-    return np.fromiter(values, dtype=object, count=len(values))
+def _encoded(column: pa.Array, known: Sequence[str] = (), *, ordered: bool = False) -> pd.Categorical:
+    """A categorical of Arrow strings: ``known`` categories first, then the others sorted.
 
-
-def _dense_categorical(values: list, known: Sequence[str] = (), *, ordered: bool = False) -> pd.Categorical:
-    """:func:`_categorical` (``set_ordered`` if asked), coded by a hash table in C.
-
-    ``pd.Categorical(values, categories=...)`` costs about 0.5 µs a value; when every
-    value is clean text or None, factorizing and remapping the few distinct values
-    gives the same categorical for a fraction of that. Anything else goes the general way.
+    Arrow's hash table codes a million values in about 10 ms; only the few distinct
+    values are then placed among the categories.
     """
-    try:
-        seen = set(values)
-    except TypeError:
-        seen = None
-    if seen is None or any(v is not None and not (isinstance(v, str) and _clean(v)) for v in seen):
-        general = _categorical(values, known)
-        return general.set_ordered(True) if ordered else general
+    encoded = column.dictionary_encode()
+    uniques = encoded.dictionary.to_pylist()
     known_set = set(known)
-    categories = list(known) + sorted(v for v in seen if v is not None and v not in known_set)
-    codes, uniques = pd.factorize(_objects(values))
+    categories = list(known) + sorted(u for u in uniques if u not in known_set)
     position = {c: i for i, c in enumerate(categories)}
-    remap = np.array([position[u] for u in uniques.tolist()] + [-1], dtype=np.int64)
-    return pd.Categorical.from_codes(remap[codes], dtype=pd.CategoricalDtype(categories, ordered=ordered))
+    remap = np.array([position[u] for u in uniques] + [-1], dtype=np.int64)
+    codes = remap[encoded.indices.fill_null(len(uniques)).to_numpy()]
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories, ordered=ordered))
+
+
+def _string_array(column: pa.Array) -> Any:
+    """An Arrow string array as a column of :data:`STRING` dtype."""
+    if STRING.storage == "pyarrow":
+        return pd.arrays.ArrowStringArray(column)  # no copy for large_string
+    return pd.array(column.to_numpy(zero_copy_only=False), dtype=STRING)
 
 
 def _sparse_categorical(n: int, rows: list[int], values: Sequence[Any]) -> pd.Categorical:
@@ -301,11 +389,12 @@ def _sparse_categorical(n: int, rows: list[int], values: Sequence[Any]) -> pd.Ca
 
 
 def _sparse_strings(n: int, rows: list[int], values: Sequence[Any]) -> Any:
-    """``pd.array`` of ``n`` missing strings but ``values`` at ``rows``, without a pass per row."""
-    column = pd.array([None], dtype=STRING).take(np.full(n, -1, dtype=np.intp), allow_fill=True)
-    if rows:
-        column[np.array(rows, dtype=np.intp)] = pd.array(list(values), dtype=STRING)
-    return column
+    """A :data:`STRING` column of ``n`` missing values but ``values`` at ``rows``."""
+    if not rows:
+        return _string_array(pa.nulls(n, type=_TEXT))
+    where = np.full(n, -1, dtype=np.int64)
+    where[np.array(rows, dtype=np.intp)] = np.arange(len(rows))
+    return _string_array(pa.array(list(values), type=_TEXT).take(pa.array(where, mask=where < 0)))
 
 
 def _text(value: Any) -> str:

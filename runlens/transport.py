@@ -19,6 +19,7 @@ import json
 import re
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -152,8 +153,21 @@ class Transport:
         """The endpoint as messages show it (a password in the URL masked)."""
         return self.settings.display_url
 
-    def execute(self, query: str, variables: dict[str, Any] | None = None, *, run_id: str | None = None) -> dict:
+    def execute(self, query: str, variables: dict[str, Any] | None = None, *, run_id: str | None = None,
+                fast: Callable[[bytes], Any] | None = None) -> Any:
         """Post a query and return its ``data``.
+
+        Parameters
+        ----------
+        query : str
+        variables : dict, optional
+        run_id : str, optional
+            Named in error messages.
+        fast : callable, optional
+            A decoder tried first on a successful answer's body: what it returns is
+            returned instead of ``data``, unless it returns None (the body does not fit
+            its shape), in which case the body is decoded, checked and reported on the
+            general way.
 
         Raises
         ------
@@ -164,7 +178,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                return self._post_once(payload, run_id)
+                return self._post_once(payload, run_id, fast)
             except _RetryableBody as exc:
                 if attempt >= self.max_retries:
                     raise TransportError(
@@ -175,11 +189,20 @@ class Transport:
                 time.sleep(min(30.0, self.backoff * 2**attempt))
                 attempt += 1
 
-    def _post_once(self, payload: dict, run_id: str | None) -> dict:
+    def _post_once(self, payload: dict, run_id: str | None, fast: Callable[[bytes], Any] | None = None) -> Any:
+        response, body = self._send(payload, run_id)
+        if fast is not None and response.status_code == 200:
+            decoded = fast(body)
+            if decoded is not None:
+                return decoded
+        return self._decode(response, body, run_id)
+
+    def _send(self, payload: dict, run_id: str | None) -> tuple[requests.Response, bytes]:
+        """One POST: the response and its whole body, or the RunlensError saying why not."""
         try:
             # No redirects: requests would carry the Dagster-Cloud-* headers to another host.
             response = self.session.post(self.settings.url, json=payload, timeout=self.timeout, allow_redirects=False)
-            body = response.content  # reads the whole body: a cut-short body raises here
+            return response, response.content  # reads the whole body: a cut-short body raises here
         except requests.exceptions.ChunkedEncodingError as exc:
             raise _RetryableBody(f"body cut short: {type(exc).__name__}") from None
         except requests.exceptions.InvalidURL:
@@ -195,7 +218,6 @@ class Transport:
             ) from None
         except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
             raise self._connection_error(exc, run_id) from None
-        return self._decode(response, body, run_id)
 
     def _connection_error(self, exc: Exception, run_id: str | None) -> TransportError:
         """Say what the network did, from the urllib3 error under requests' wrapper."""

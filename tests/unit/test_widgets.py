@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 
@@ -13,11 +14,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+import requests  # noqa: E402
 
 from runlens.client import Client  # noqa: E402
 from runlens.filters import filter_events  # noqa: E402
 from runlens.frames import concat_events, runs_frame  # noqa: E402
-from runlens.models import EventPage, Run  # noqa: E402
+from runlens.models import Run  # noqa: E402
 from runlens.steps import (
     compare_step_durations,  # noqa: E402
     step_durations,  # noqa: E402
@@ -195,10 +197,12 @@ def test_empty_run_draws_a_message():
 class GrowingRun(Client):
     """A real Client over a run whose log grows by ``step`` events per poll.
 
-    Only the two network calls are replaced (one page; the run's status), so the widget
-    follows through :meth:`Client.follow` exactly as against a server. The run turns
-    SUCCESS once every event but the last is visible; the last (the ENGINE_EVENT
-    Dagster stores after the terminal event) appears one poll later.
+    Only the network is replaced: the transport's HTTP exchange answers ``logsForRun``
+    with a JSON body of one page (decoded by runlens as any server's), and the run's
+    status is set here, so the widget follows through :meth:`Client.follow` exactly as
+    against a server. The run turns SUCCESS once every event but the last is visible;
+    the last (the ENGINE_EVENT Dagster stores after the terminal event) appears one
+    poll later.
     """
 
     def __init__(self, records: list[dict], run_id: str = "run-a", step: int = 7, page_size: int = 5):
@@ -208,16 +212,24 @@ class GrowingRun(Client):
         self.cursors: list[str | None] = []
         self.status_calls = 0
         self.lock = threading.Lock()
+        self.transport._send = self._answer
 
-    def _fetch_page(self, run_id, cursor, page_size):
-        assert run_id == self.run_id
+    def _answer(self, payload, run_id):
+        variables = payload["variables"]
+        assert variables["runId"] == self.run_id
+        cursor = variables["afterCursor"]
         with self.lock:
             self.cursors.append(cursor)
             visible = self.visible
         start = storage_id(cursor) + 1
-        page = self.records[start : min(start + self.page_size, visible)]
+        page = self.records[start : min(start + self.page_size, visible, start + variables["limit"])]
         next_cursor = cursor_for(start + len(page) - 1) if page else cursor
-        return EventPage(run_id=run_id, events=page, cursor=next_cursor, hasMore=len(page) == self.page_size)
+        body = {"data": {"logsForRun": {"__typename": "EventConnection", "events": page, "cursor": next_cursor,
+                                        "hasMore": len(page) == self.page_size}}}
+        response = requests.Response()
+        response.status_code = 200
+        response.headers["Content-Type"] = "application/json"
+        return response, json.dumps(body).encode()
 
     def run_status(self, run_id):
         self.status_calls += 1

@@ -1,0 +1,157 @@
+"""The typed fast path (``runlens.event_decoder``) against the general one.
+
+The fast path must give exactly the frame the general path (``json.loads``, then
+``EventColumns.add`` of the dicts) gives, or decline the body so the general path
+handles it: on real Dagster answers (the cassettes), on hand-picked odd bodies, and on
+every answer Hypothesis makes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import example, given
+
+from runlens.event_decoder import decode_events_page
+from runlens.frames import EventColumns, events_frame
+from tests.vcr_setup import CASSETTES
+
+from .test_parsing_props import PAGE, SETTINGS, envelope, good_event
+
+RUN_ID = "run-1"
+
+
+def general_frame(body: bytes, run_id: str = RUN_ID) -> pd.DataFrame:
+    return EventColumns(run_id).add(json.loads(body)["data"]["logsForRun"]["events"]).frame()
+
+
+def recorded_event_bodies() -> list[tuple[str, bytes]]:
+    """Every ``logsForRun`` answer the cassettes hold, as the server sent it."""
+    found = []
+    for path in sorted(CASSETTES.glob("*.yaml")):
+        for i, interaction in enumerate(yaml.safe_load(path.read_text())["interactions"]):
+            if "RunlensEvents" in interaction["request"]["body"]:
+                found.append((f"{path.stem}[{i}]", interaction["response"]["body"]["string"].encode()))
+    return found
+
+
+RECORDED = recorded_event_bodies()
+
+
+def test_the_cassettes_hold_event_pages_of_both_kinds():
+    kinds = {json.loads(body)["data"]["logsForRun"]["__typename"] for _, body in RECORDED}
+    assert {"EventConnection", "RunNotFoundError"} <= kinds
+
+
+@pytest.mark.parametrize("name,body", RECORDED, ids=[name for name, _ in RECORDED])
+def test_recorded_answers_decode_as_the_general_path_does(name, body):
+    connection = json.loads(body)["data"]["logsForRun"]
+    page = decode_events_page(body, RUN_ID)
+    if connection["__typename"] != "EventConnection":
+        assert page is None  # reported by the general path (RunNotFound)
+        return
+    assert page is not None, "a real Dagster page must take the fast path"
+    assert (page.cursor, page.has_more, len(page)) == (connection["cursor"], connection["hasMore"],
+                                                       len(connection["events"]))
+    pd.testing.assert_frame_equal(page.columns.frame(), general_frame(body))
+
+
+def test_error_and_asset_events_keep_their_fields():
+    events = [good_event(0),
+              {**good_event(1), "__typename": "ExecutionStepFailureEvent", "eventType": "STEP_FAILURE",
+               "level": "ERROR",
+               "error": {"message": "ValueError: bad\n", "className": "ValueError", "stack": ["  File x\n"],
+                         "cause": {"message": "KeyError: 'k'\n", "className": "KeyError", "stack": [],
+                                   "cause": None}}},
+              {**good_event(2), "__typename": "MaterializationEvent", "eventType": "ASSET_MATERIALIZATION",
+               "assetKey": {"path": ["warehouse", "orders"]}}]
+    body = json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": events,
+                                               "cursor": "c", "hasMore": False}}}).encode()
+    frame = decode_events_page(body, RUN_ID).columns.frame()
+    pd.testing.assert_frame_equal(frame, general_frame(body))
+    assert frame["error_class"].tolist()[1] == "ValueError"
+    assert frame["error_cause"].tolist()[1] == "KeyError: 'k'"
+    assert frame["asset_key"].tolist()[2] == "warehouse/orders"
+
+
+def page_body(events: list, **connection) -> bytes:
+    doc = {"__typename": "EventConnection", "events": events, "cursor": "Y3Vyc29y", "hasMore": False, **connection}
+    return json.dumps({"data": {"logsForRun": doc}}).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        page_body([{**good_event(0), "message": None}]),
+        page_body([{**good_event(0), "message": 7}]),
+        page_body([{**good_event(0), "level": None}]),
+        page_body([{**good_event(0), "timestamp": "1795667190783.5"}]),
+        page_body([{k: v for k, v in good_event(0).items() if k != "timestamp"}]),
+        page_body([{**good_event(0), "timestamp": True}]),
+        page_body([{**good_event(0), "stepKey": ["a"]}]),
+        page_body([good_event(0)], cursor=5),
+        page_body([good_event(0)], hasMore="yes"),
+        page_body([good_event(0)], __typename="BrandNewConnection"),
+        json.dumps({"data": {"logsForRun": {"__typename": "RunNotFoundError", "message": "no run"}}}).encode(),
+        json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": [], "cursor": None,
+                                            "hasMore": False}}, "errors": [{"message": "partial"}]}).encode(),
+        b'{"data": {"logsForRun": {"__typename": "EventConnection", "events": [{"message": "a\\ud800b"}]}}}',
+        page_body([good_event(0)]).replace(b"line 0", b"line \xff"),  # invalid UTF-8
+        page_body([good_event(0)])[:-5],  # cut short
+        b"<html>502 Bad Gateway</html>",
+        b"[1, 2]",
+        b"",
+    ],
+)
+def test_bodies_the_fast_path_declines(body):
+    # Declined means handed to the general path, which repairs or reports each of these.
+    assert decode_events_page(body, RUN_ID) is None
+
+
+def test_escaped_pairs_unknown_fields_and_pretty_printing_take_the_fast_path():
+    event = {**good_event(0), "message": "launch 🚀 naïve", "solidHandleID": "x", "runId": "r"}
+    for body in (json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": [event],
+                                                     "cursor": "c", "hasMore": True}}}, indent=2).encode(),
+                 page_body([event])):  # ensure_ascii: the emoji as an escaped surrogate pair
+        page = decode_events_page(body, RUN_ID)
+        assert page is not None
+        assert page.columns.frame()["message"].tolist() == ["launch 🚀 naïve"]
+        pd.testing.assert_frame_equal(page.columns.frame(), general_frame(body))
+
+
+@SETTINGS
+@given(answer=envelope("logsForRun", PAGE))
+@example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
+                                               "events": [{**good_event(0), "stepKey": "null"}]}}}))
+@example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
+                                               "events": [{**good_event(0), "timestamp": 1795667190783.0}]}}}))
+@example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
+                                               "events": [{**good_event(0), "timestamp": "1e3"}]}}}))
+def test_whatever_the_fast_path_accepts_it_decodes_as_the_general_path(answer):
+    _, doc = answer
+    body = json.dumps(doc).encode()
+    page = decode_events_page(body, RUN_ID)
+    if page is None:
+        return
+    connection = doc["data"]["logsForRun"]
+    assert (page.cursor, page.has_more) == (connection["cursor"], connection["hasMore"])
+    pd.testing.assert_frame_equal(page.columns.frame(), general_frame(body))
+
+
+def test_extend_cuts_pages_and_their_rare_fields_like_one_frame_of_the_records():
+    records = [good_event(i) for i in range(12)]
+    records[3] = {**records[3], "error": {"message": "boom", "className": "RuntimeError"}}
+    records[9] = {**records[9], "assetKey": {"path": ["a", "b"]}}
+    first, second = EventColumns(RUN_ID).add(records[:5]), EventColumns(RUN_ID).add(records[5:])
+    for rows in (0, 3, 4, 5, 7, 12, 99):
+        both = EventColumns(RUN_ID).extend(EventColumns(RUN_ID).extend(first).extend(second), rows)
+        pd.testing.assert_frame_equal(both.frame(), events_frame(records[:rows], RUN_ID))
+
+
+def test_columns_of_unequal_length_are_refused():
+    with pytest.raises(ValueError, match="one value per event"):
+        EventColumns(RUN_ID).add_columns(timestamp=[1], level=["INFO"], event_type=[None], step_key=[None],
+                                         message=["a", "b"], kind=["LogMessageEvent"])
