@@ -38,22 +38,31 @@ mask: storage order, the original index labels and ``seq`` values (no
 ``reset_index``), every column, and every dtype with its categories unchanged.
 
 Nothing loops over rows: each predicate is evaluated once per *category* of the
-categorical column (a handful of values) and broadcast to the rows through
-``.cat.codes`` with whole-array comparisons (code ``-1``, NA, never matches). The
-per-category test is plain Python ``str.upper``/``str.lower`` on purpose: pandas'
-``.str.lower()`` on a pyarrow-backed string dtype uses utf8proc's simple case mapping
-(``'İ'`` → ``'i'``, ``'ß'.upper()`` → ``'ẞ'``), which differs from the seed's Python
-semantics. Computing the mask of a million rows takes well under a millisecond; the
-cost of :func:`filter_events` is then mostly copying the selected rows out of the
-frame's thirteen columns (about 0.2 µs per selected row), so :func:`event_mask` is the
-cheaper call when only counts or positions are needed.
+categorical column and broadcast to the rows through the integer codes (code ``-1``,
+NA, never matches). The per-category test follows Python's ``str.upper``/``str.lower``
+on purpose: pandas' ``.str.lower()`` on a pyarrow-backed string dtype uses utf8proc's
+simple case mapping (``'İ'`` → ``'i'``, ``'ß'.upper()`` → ``'ẞ'``), which differs from
+the seed's Python semantics. Large category sets (a run's thousands of step keys) are
+tested with pyarrow's *ASCII* kernels, where the two agree, and their non-ASCII values
+in Python. The result per categories Index and filter value is cached (an Index is
+immutable), so a repeated filter does no per-category work at all.
+
+The first filter is one pass over its column's codes; when it leaves few rows, the
+next filters only look at those rows' codes. Finding the 1,216 rows of benchmark #4
+among a million takes about 0.5 ms right after the CPU caches were emptied (0.2 ms
+warm); copying them out of the frame's thirteen columns (``DataFrame.take``) about
+1.3 ms, so :func:`event_mask` is the cheaper call when only counts or positions are
+needed.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -233,22 +242,161 @@ def unknown_type_message(name: str, suggestions: Sequence[str]) -> str:
 
 # The rows of the selected categories are found with whole-array passes over the int
 # codes, whichever way is cheapest (costs in units of one int8 pass over the rows,
-# ~0.025 ms per million): ``codes == c`` per code, an unsigned range test per run of
+# ~0.03 ms per million): ``codes == c`` per code, an unsigned range test per run of
 # consecutive codes (categories are sorted, so "extract_1" hits extract_1,
 # extract_10..extract_19 as one run), the same over the unselected codes, or a
 # lookup table indexed by the codes (~0.8 ms per million rows whatever the count).
 _LOOKUP_COST = 32
-# Past the first filter, a column with more categories than this has its test run
-# only on the categories that occur in the rows still selected.
-_MANY_CATEGORIES = 1024
+# Once the first filter has left at most one row in this many, the next filters are
+# tested on those rows only (a gather of their codes) instead of on the whole column.
+_SPARSE = 16
+# Category sets at least this large are tested with pyarrow string kernels (ASCII
+# values; the others with Python's str methods) rather than a Python loop.
+_VECTORIZE_AT = 256
+# Per-categories results kept (see _selection): the categories Index of a categorical
+# column is immutable and shared by every frame taken from it, so the thousands of step
+# keys of a run are tested once per filter value, not once per call.
+_CACHE_SIZE = 64
 
 
-def _codes_and_values(column: pd.Series) -> tuple[np.ndarray, list]:
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return column.array.codes, column.array.categories.tolist()
-    # A plain column (e.g. a frame not built by runlens): factorize it first.
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    return codes, list(uniques)
+class _Test:
+    """A per-category predicate: plain Python on any value, pyarrow on ASCII strings."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple) -> None:
+        self.key = key
+
+    def python(self, values: list) -> list[bool]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def arrow(self, strings: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _UpperIn(_Test):
+    # The seed: ``event_type and event_type.upper() in types``; "" never matches
+    # because every wanted name is non-empty. Levels are matched the same way.
+    __slots__ = ("wanted",)
+
+    def __init__(self, wanted: frozenset[str]) -> None:
+        super().__init__(("upper_in", wanted))
+        self.wanted = wanted
+
+    def python(self, values: list) -> list[bool]:
+        wanted = self.wanted
+        return [isinstance(v, str) and v.upper() in wanted for v in values]
+
+    def arrow(self, strings: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        return pc.is_in(pc.ascii_upper(strings), value_set=pa.array(sorted(self.wanted), pa.string()))
+
+
+class _Contains(_Test):
+    # The seed: ``step_key and needle in step_key.lower()``, Python's str.lower on
+    # both sides; the needle is non-empty, so "" never matches.
+    __slots__ = ("needle",)
+
+    def __init__(self, needle: str) -> None:
+        super().__init__(("contains", needle))
+        self.needle = needle
+
+    def python(self, values: list) -> list[bool]:
+        needle = self.needle
+        return [isinstance(v, str) and needle in v.lower() for v in values]
+
+    def arrow(self, strings: Any) -> Any:
+        import pyarrow.compute as pc
+
+        return pc.match_substring(pc.ascii_lower(strings), self.needle)  # literal, not a regex
+
+
+def _hits(values: list, test: _Test) -> np.ndarray:
+    return np.fromiter(test.python(values), dtype=bool, count=len(values))
+
+
+def _arrow_strings(categories: pd.Index) -> Any:
+    """The categories as a pyarrow string array, or None unless they are stored so."""
+    array = categories.array
+    if not (isinstance(array.dtype, pd.StringDtype) and array.dtype.storage == "pyarrow"):
+        return None
+    strings = array.__arrow_array__()
+    import pyarrow as pa
+
+    return strings if pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type) else None
+
+
+def _category_hits(categories: pd.Index, test: _Test) -> np.ndarray:
+    """``test`` of every category, as Python's str methods evaluate it."""
+    strings = _arrow_strings(categories) if len(categories) >= _VECTORIZE_AT else None
+    if strings is None:
+        return _hits(categories.tolist(), test)
+    import pyarrow.compute as pc
+
+    # For an ASCII string Python's str.lower/upper are the ASCII mappings, so the arrow
+    # kernels agree with the seed; any other value is tested in Python.
+    hits = np.array(test.arrow(strings).to_numpy(zero_copy_only=False), dtype=bool)
+    ascii_ = np.asarray(pc.string_is_ascii(strings).to_numpy(zero_copy_only=False), dtype=bool)
+    if not ascii_.all():
+        others = np.flatnonzero(~ascii_)
+        hits[others] = test.python(categories[others].tolist())
+    return hits
+
+
+class _Selection:
+    """The categories a test selects: a lookup table by code, and the cheapest way to
+    find the rows of those codes in a whole column (planned on first use)."""
+
+    __slots__ = ("lut", "_plan")
+
+    def __init__(self, hits: np.ndarray) -> None:
+        lut = np.append(np.asarray(hits, dtype=bool), False)  # lut[-1]: code -1 (NA)
+        lut.flags.writeable = False
+        self.lut = lut
+        self._plan: tuple | None = None
+
+    def _make_plan(self) -> tuple:
+        hits = self.lut[:-1]
+        selected = np.flatnonzero(hits)
+        if not len(selected):
+            return ("none",)
+        if len(selected) == len(hits):
+            return ("all",)
+        runs = _runs(selected)
+        others = _runs(np.flatnonzero(~hits))
+        cost, other_cost = _cost(runs), _cost(others) + 2
+        if min(cost, other_cost) >= _LOOKUP_COST:
+            return ("lookup",)
+        if cost <= other_cost:
+            return ("in", runs)
+        return ("out", others)
+
+    def rows(self, codes: np.ndarray) -> np.ndarray:
+        """The bool mask of the rows whose code is selected; code -1 (NA) never is."""
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = self._make_plan()
+        how = plan[0]
+        if how == "none":
+            return np.zeros(len(codes), dtype=bool)
+        if how == "all":
+            return codes >= 0
+        if how == "lookup":
+            return self.lut[codes.astype(np.intp, copy=False)]  # -1 indexes lut[-1]
+        if codes.dtype.kind != "i":
+            codes = codes.astype(np.int64)
+        if how == "in":
+            return _in_runs(codes, plan[1])
+        out = _in_runs(codes, plan[1])
+        np.logical_not(out, out=out)
+        out &= codes >= 0
+        return out
+
+    def keep(self, codes: np.ndarray) -> np.ndarray:
+        """The bool mask of the given (few) codes that are selected."""
+        return self.lut.take(codes)  # -1 (NA) takes lut[-1], which is False
 
 
 def _runs(codes: np.ndarray) -> list[tuple[int, int]] | None:
@@ -263,17 +411,24 @@ def _runs(codes: np.ndarray) -> list[tuple[int, int]] | None:
     return list(zip(firsts, lasts, strict=True))
 
 
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
 def _in_runs(codes: np.ndarray, runs: list[tuple[int, int]]) -> np.ndarray:
-    unsigned = codes.dtype.str.replace("i", "u")
-    out = np.zeros(len(codes), dtype=bool)
+    unsigned = _UNSIGNED[codes.itemsize]
+    as_unsigned = codes.view(unsigned)
+    out: np.ndarray | None = None
     for first, last in runs:
         if first == last:
             part = codes == first  # a Python int: no upcast of the int8 codes
         else:
-            # first <= c <= last  ⇔  (c - first) mod 2**bits <= last - first
-            part = np.subtract(codes, first, dtype=codes.dtype).view(unsigned) <= last - first
-        np.bitwise_or(out, part, out=out)
-    return out
+            # first <= c <= last  ⇔  (c - first) mod 2**bits <= last - first (0 <= first)
+            part = np.subtract(as_unsigned, unsigned(first)) <= unsigned(last - first)
+        if out is None:
+            out = part
+        else:
+            np.bitwise_or(out, part, out=out)
+    return np.zeros(len(codes), dtype=bool) if out is None else out
 
 
 def _cost(runs: list[tuple[int, int]] | None) -> float:
@@ -284,32 +439,35 @@ def _cost(runs: list[tuple[int, int]] | None) -> float:
 
 def _rows_with_codes(codes: np.ndarray, hits: np.ndarray) -> np.ndarray:
     """Rows whose code is a selected category; code -1 (NA) is never selected."""
-    selected = np.flatnonzero(hits)
-    if not len(selected):
-        return np.zeros(len(codes), dtype=bool)
-    if len(selected) == len(hits):
-        return codes >= 0
-    if codes.dtype.kind != "i":
-        codes = codes.astype(np.int64)
-    runs = _runs(selected)
-    others = _runs(np.flatnonzero(~hits))
-    cost, other_cost = _cost(runs), _cost(others) + 2
-    if min(cost, other_cost) >= _LOOKUP_COST:
-        return _lookup(hits)[codes.astype(np.intp, copy=False)]
-    if cost <= other_cost:
-        return _in_runs(codes, runs)
-    out = _in_runs(codes, others)
-    np.logical_not(out, out=out)
-    out &= codes >= 0
-    return out
+    return _Selection(hits).rows(codes)
 
 
-def _lookup(hits: np.ndarray) -> np.ndarray:
-    return np.append(hits, False)  # the extra False is what code -1 (NA) indexes
+_CACHE: dict[tuple[int, tuple], tuple[weakref.ref, _Selection]] = {}
+_CACHE_LOCK = threading.Lock()
 
 
-def _hits(values: list, test: Callable[[list], list]) -> np.ndarray:
-    return np.fromiter(test(values), dtype=bool, count=len(values))
+def _selection(categories: pd.Index, test: _Test) -> _Selection:
+    """The selection of ``test`` on a categorical column's categories, cached.
+
+    Keyed on the identity of the categories Index (immutable) and the test; the entry
+    holds a weak reference to the Index, so a new Index that reuses a dead one's id
+    never sees its result, and no frame is kept alive by the cache.
+    """
+    key = (id(categories), test.key)
+    entry = _CACHE.get(key)
+    if entry is not None and entry[0]() is categories:
+        return entry[1]
+    selection = _Selection(_category_hits(categories, test))
+    try:
+        ref = weakref.ref(categories)
+    except TypeError:  # pragma: no cover - every pandas Index takes weak references
+        return selection
+    with _CACHE_LOCK:
+        _CACHE.pop(key, None)
+        _CACHE[key] = (ref, selection)
+        while len(_CACHE) > _CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]  # the oldest entry
+    return selection
 
 
 def _column(events: pd.DataFrame, name: str) -> pd.Series:
@@ -319,47 +477,99 @@ def _column(events: pd.DataFrame, name: str) -> pd.Series:
         raise KeyError(f"the events frame has no {name!r} column (see runlens.frames)") from None
 
 
-def _upper_in(wanted: frozenset[str]) -> Callable[[list], list]:
-    # The seed: ``event_type and event_type.upper() in types``; "" never matches
-    # because every wanted name is non-empty. Levels are matched the same way.
-    return lambda values: [isinstance(v, str) and v.upper() in wanted for v in values]
+def _column_values(events: pd.DataFrame, name: str) -> Any:
+    """A column's array as stored (a Categorical in a runlens frame), read-only use.
+
+    ``DataFrame._get_column_array`` skips building a Series (and deep-copying the
+    frame's ``attrs`` into it): a quarter of a millisecond per column when the caches
+    are cold. Any frame that does not offer it goes through ``events[name]``.
+    """
+    try:
+        loc = events.columns.get_loc(name)
+    except KeyError:
+        raise KeyError(f"the events frame has no {name!r} column (see runlens.frames)") from None
+    get = getattr(events, "_get_column_array", None)
+    if get is not None and isinstance(loc, int):
+        return get(loc)
+    return _column(events, name).array
 
 
-def _step_test(needle: str) -> Callable[[list], list]:
-    # The seed: ``step_key and needle in step_key.lower()``, Python's str.lower on
-    # both sides; the needle is non-empty, so "" never matches.
-    return lambda values: [isinstance(v, str) and needle in v.lower() for v in values]
+def _codes_and_selection(events: pd.DataFrame, name: str, test: _Test) -> tuple[np.ndarray, _Selection]:
+    values = _column_values(events, name)
+    if isinstance(values, pd.Categorical):
+        # ``Categorical._codes`` is what the public ``.codes`` makes a read-only view of.
+        codes = getattr(values, "_codes", None)
+        if not isinstance(codes, np.ndarray):
+            codes = values.codes
+        return codes, _selection(values.categories, test)
+    # A plain column (e.g. a frame not built by runlens): factorize it first.
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, _Selection(_hits(list(uniques), test))
 
 
-def _selected(
-    events: pd.DataFrame, names: list[str] | None, step: str | None, levels: list[str] | None
-) -> np.ndarray | None:
-    """The row mask of every given filter ANDed; None when no filter is given."""
-    tests = []
+_Plan = tuple[list[tuple[str, list[str]]], list[tuple[str, "_Test"]]]
+
+
+def _plan(types: FilterValue, step: Any, levels: FilterValue) -> _Plan:
+    """Validate the filters (types, levels, then step, each raising as documented) and
+    return the unknown type names with their suggestions, and the column tests."""
+    names = parse_types(types)
+    wanted_levels = parse_levels(levels)  # every filter is validated before any work
+    step = _check_step(step)
+    return unknown_types(names), _tests(names, step, wanted_levels)
+
+
+# The same filter strings come back call after call (a CLI invocation, a notebook
+# cell, a page-by-page fetch): their parsing is kept. Only str/None arguments are
+# cached (lists are not hashable); an argument that raises is not cached.
+_cached_plan = functools.lru_cache(maxsize=256)(_plan)
+
+
+def _filters(types: FilterValue, step: Any, levels: FilterValue) -> _Plan:
+    if (
+        (types is None or type(types) is str)
+        and (step is None or type(step) is str)
+        and (levels is None or type(levels) is str)
+    ):
+        return _cached_plan(types, step, levels)
+    return _plan(types, step, levels)
+
+
+def _tests(names: list[str] | None, step: str | None, levels: list[str] | None) -> list[tuple[str, _Test]]:
+    tests: list[tuple[str, _Test]] = []
     if names is not None:
-        wanted = frozenset(t for name in names for t in twins(name))
-        tests.append(("event_type", _upper_in(wanted)))
+        tests.append(("event_type", _UpperIn(frozenset(t for name in names for t in twins(name)))))
     if levels is not None:
-        tests.append(("level", _upper_in(frozenset(levels))))
+        tests.append(("level", _UpperIn(frozenset(levels))))
     if step:
-        tests.append(("step_key", _step_test(step.lower())))
-    if not tests:
-        return None
-    mask: np.ndarray | None = None
-    for name, test in tests:
-        codes, values = _codes_and_values(_column(events, name))
-        if mask is not None and len(values) > _MANY_CATEGORIES:
-            # Test only the categories the rows still selected use (thousands of
-            # step keys, few of them in the rows of the wanted types).
-            seen = codes[mask]
-            used = np.flatnonzero(np.bincount(seen[seen >= 0], minlength=len(values)))
-            hits = np.zeros(len(values), dtype=bool)
-            hits[used] = _hits([values[i] for i in used.tolist()], test)
-        else:
-            hits = _hits(values, test)
-        part = _rows_with_codes(codes, hits)
-        mask = part if mask is None else np.logical_and(mask, part, out=mask)
-    return mask
+        tests.append(("step_key", _Contains(step.lower())))
+    return tests
+
+
+def _matches(
+    events: pd.DataFrame, tests: list[tuple[str, _Test]]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Where every test holds: ``(mask, None)`` or ``(None, positions)``.
+
+    The first test is a whole-column pass; when it leaves few rows, the others are
+    tested on the codes of those rows only (positions, in storage order).
+    """
+    (name, test), *rest = tests
+    codes, selection = _codes_and_selection(events, name, test)
+    mask = selection.rows(codes)
+    if not rest:
+        return mask, None
+    positions = mask.nonzero()[0]
+    if len(positions) * _SPARSE > len(mask):
+        # Most rows are left: whole-column passes ANDed are cheaper than gathers.
+        for name, test in rest:
+            codes, selection = _codes_and_selection(events, name, test)
+            np.logical_and(mask, selection.rows(codes), out=mask)
+        return mask, None
+    for name, test in rest:
+        codes, selection = _codes_and_selection(events, name, test)
+        positions = positions.compress(selection.keep(codes.take(positions)))
+    return None, positions
 
 
 def _check_step(step: Any) -> str | None:
@@ -415,20 +625,25 @@ def event_mask(
     >>> event_mask(df, types="step_start, step_success", step="Extract_A")
     array([ True, False,  True])
     """
-    names = parse_types(types)
-    wanted_levels = parse_levels(levels)  # every filter is validated before any work
-    step = _check_step(step)
-    if names is not None and warn:
-        _warn_unknown(names, _column(events, "event_type"))
-    mask = _selected(events, names, step, wanted_levels)
-    return np.ones(len(events), dtype=bool) if mask is None else mask
+    unknown, tests = _filters(types, step, levels)
+    if unknown and warn:
+        _warn_unknown(unknown, events)
+    if not tests:
+        return np.ones(len(events), dtype=bool)
+    mask, positions = _matches(events, tests)
+    if mask is None:
+        mask = np.zeros(len(events), dtype=bool)
+        mask[positions] = True
+    return mask
 
 
-def _warn_unknown(names: list[str], column: pd.Series) -> None:
-    unknown = unknown_types(names)
-    if not unknown:
-        return
-    _, values = _codes_and_values(column)
+def _warn_unknown(unknown: list[tuple[str, list[str]]], events: pd.DataFrame) -> None:
+    """Warn about each unknown type name (see :func:`unknown_types`) absent from the frame."""
+    column = _column(events, "event_type")
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = column.cat.categories.tolist()
+    else:
+        values = pd.unique(column.dropna()).tolist()
     present = {v.upper() for v in values if isinstance(v, str)}
     for name, suggestions in unknown:
         if name not in present:
@@ -494,14 +709,12 @@ def filter_events(
     >>> filter_events(df, levels="info")["message"].tolist()
     ['hello']
     """
-    names = parse_types(types)
-    wanted_levels = parse_levels(levels)
-    step = _check_step(step)
-    if names is not None:
-        _warn_unknown(names, _column(events, "event_type"))
-    mask = _selected(events, names, step, wanted_levels)
-    if mask is None:
+    unknown, tests = _filters(types, step, levels)
+    if unknown:
+        _warn_unknown(unknown, events)
+    if not tests:
         return events.copy(deep=False)
-    # A positional take of the rows the mask selects: storage order, their index
-    # labels (whatever the index is), every column and dtype.
-    return events.take(np.flatnonzero(mask))
+    mask, positions = _matches(events, tests)
+    # A positional take of the selected rows: storage order, their index labels
+    # (whatever the index is), every column and dtype.
+    return events.take(mask.nonzero()[0] if positions is None else positions)

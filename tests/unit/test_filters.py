@@ -6,7 +6,9 @@ copied below verbatim (they operate on the raw GraphQL dicts).
 
 from __future__ import annotations
 
+import gc
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -14,11 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import runlens.filters as filters_module
 from runlens.errors import InvalidFilter
 from runlens.event_types import EVENT_TYPES, twins
 from runlens.filters import (
     UnknownEventTypeWarning,
+    _category_hits,
+    _Contains,
+    _hits,
     _rows_with_codes,
+    _UpperIn,
     event_mask,
     filter_events,
     parse_levels,
@@ -577,3 +584,172 @@ def test_property_rows_with_codes_matches_a_lookup_table(n_categories, data):
     codes = np.array(data.draw(st.lists(st.integers(-1, n_categories - 1), max_size=200)), dtype=dtype)
     expected = np.append(hits, False)[codes.astype(np.intp)]
     assert _rows_with_codes(codes, hits).tolist() == expected.tolist()
+
+
+# --------------------------------------------------------------------- fast paths
+# The per-categories cache, the pyarrow test of large category sets, the positions
+# path of a second filter and the block-wise row take must all be invisible.
+
+# Category values whose Python case mapping differs from utf8proc's or from ASCII's.
+TRICKY = ["ß", "SS", "straße", "STRASSE", "STRAẞE", "İstanbul", "istanbul", "ı", "ǅemal", "ǆ", "Ǆ", "ﬁx",
+          "FIX", "Ⅸ", "ⅸ", "ΟΔΟΣ", "οδος", "\u212a_kelvin", "k_kelvin", "Å", "å", "日本", "🚀_step",
+          "step_start", "STEP_START", "Step_Success", "process[emea]", "PROCESS[EMEA]", "a.*b", ""]
+
+
+def test_cached_selection_follows_each_frames_categories():
+    # Same filter, frames with different step key categories, alternately: each frame
+    # gets its own answer, never the previous frame's.
+    a_records, a = frame(("STEP_START", "extract_a"), ("STEP_START", "load_b"))
+    b_records, b = frame(("STEP_START", "load_b"), ("STEP_START", "extract_ab"), ("STEP_START", "x"))
+    for _ in range(3):
+        assert seqs(filter_events(a, step="extract")) == [0]
+        assert seqs(filter_events(b, step="extract")) == [1]
+        assert seqs(filter_events(a, step="load")) == [1]
+        assert seqs(filter_events(b, step="load")) == [0]
+
+
+def test_cache_is_keyed_on_the_categories_object_and_holds_no_frame():
+    _, df = frame(("STEP_START", "extract_a"), ("STEP_SUCCESS", "extract_b"))
+    categories = df["step_key"].cat.categories
+    test = _Contains("extract_a")
+    first = filters_module._selection(categories, test)
+    assert filters_module._selection(categories, _Contains("extract_a")) is first
+    # Equal values in another Index object: computed again (no stale identity).
+    other = pd.Index(list(categories), dtype=categories.dtype)
+    assert filters_module._selection(other, test) is not first
+    # The cache does not keep an Index (or its frame) alive, and a new Index that may
+    # reuse the dead one's id is not answered from the dead one's entry.
+    ref = weakref.ref(categories)
+    del df, categories, other
+    gc.collect()
+    assert ref() is None
+    for _ in range(20):
+        _, fresh = frame(("STEP_START", "zzz"), ("STEP_START", "extract_a_2"))
+        assert seqs(filter_events(fresh, step="extract_a")) == [1]
+
+
+def test_cache_stays_bounded():
+    _, df = frame(("STEP_START", "extract_a"))
+    for i in range(filters_module._CACHE_SIZE * 2):
+        filter_events(df, step=f"step-{i}")
+    assert len(filters_module._CACHE) <= filters_module._CACHE_SIZE
+
+
+def test_a_categorical_with_non_string_categories():
+    # A frame not built by runlens: categories of mixed objects, non-strings never match.
+    df = pd.DataFrame({
+        "event_type": pd.Categorical(["STEP_START", 3, None, "step_start"]),
+        "step_key": pd.Categorical(["a", "b", "a", 7]),
+        "level": pd.Categorical(["DEBUG"] * 4),
+    })
+    assert filter_events(df, types="STEP_START").index.tolist() == [0, 3]
+    assert filter_events(df, step="a").index.tolist() == [0, 2]
+
+
+def arrow_index(values):
+    return pd.Index(values, dtype=pd.StringDtype("pyarrow"))
+
+
+@pytest.mark.parametrize("needle", ["ss", "ß", "i\u0307", "i", "k", "k_", "step", "[emea]", "ǆ", "ﬁ", "fi", "å",
+                                    "日", "🚀", " ", ".*"])
+def test_large_category_sets_are_tested_like_python(needle):
+    values = TRICKY + [f"filler_{i}_{needle}" if i % 7 == 0 else f"filler_{i}" for i in range(300)]
+    index = arrow_index(values)
+    assert len(index) >= filters_module._VECTORIZE_AT
+    test = _Contains(needle.lower())
+    assert _category_hits(index, test).tolist() == _hits(values, test).tolist()
+
+
+@pytest.mark.parametrize("wanted", [{"SS"}, {"STRASSE", "STRAẞE"}, {"İSTANBUL", "ISTANBUL"}, {"Ǆ", "ǄEMAL"},
+                                    {"FIX"}, {"Ⅸ"}, {"STEP_START", "STEP_SUCCESS"}, {"FILLER_3"}, {"I"}])
+def test_large_category_sets_are_uppercased_like_python(wanted):
+    values = TRICKY + [f"filler_{i}" for i in range(300)]
+    index = arrow_index(values)
+    test = _UpperIn(frozenset(wanted))
+    assert _category_hits(index, test).tolist() == _hits(values, test).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.text(STEP_ALPHABET, max_size=8), min_size=1, max_size=40, unique=True),
+       needle=st.text(STEP_ALPHABET, min_size=1, max_size=3))
+def test_property_vectorized_category_test(values, needle):
+    index = arrow_index(values)
+    original = filters_module._VECTORIZE_AT
+    filters_module._VECTORIZE_AT = 1  # force the pyarrow path on small sets
+    try:
+        for test in (_Contains(needle.lower()), _UpperIn(frozenset([needle.upper(), needle.strip().upper()]))):
+            assert _category_hits(index, test).tolist() == _hits(values, test).tolist()
+    finally:
+        filters_module._VECTORIZE_AT = original
+
+
+def test_many_step_keys_with_unicode_follow_the_seed():
+    keys = TRICKY[:-1] + [f"process_region[amer_{i}]" for i in range(400)] + ["PROCESS_REGION[Ω]", "ǅprocess_region"]
+    records = [record(i, ["STEP_START", "STEP_SUCCESS", None][i % 3], keys[i % len(keys)]) for i in range(3000)]
+    df = events_frame(records, "run-1")
+    assert len(df["step_key"].cat.categories) >= filters_module._VECTORIZE_AT
+    for step in ["process_region", "PROCESS_REGION[", "ss", "ß", "k_", "i\u0307", "ǆ", "_1]", "🚀"]:
+        for types in [None, "STEP_START", "STEP_START,STEP_SUCCESS"]:
+            expected = seed_reference(records, types, step)
+            assert seqs(filter_events(df, types=types, step=step)) == expected, (types, step)
+            assert np.flatnonzero(event_mask(df, types=types, step=step)).tolist() == expected
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_second_and_third_filters_on_positions_or_masks(sparse):
+    # The first filter leaves few rows (positions path) or most rows (mask path).
+    common = "STEP_START" if sparse else "STEP_OUTPUT"
+    records = [
+        record(i, common if i % 40 == 0 else "STEP_OUTPUT" if sparse else ("STEP_START" if i % 40 == 0 else common),
+               f"step_{i % 13}" if i % 9 else None, LEVELS[i % 5])
+        for i in range(2000)
+    ]
+    df = events_frame(records, "run-1")
+    first = event_mask(df, types="STEP_START" if sparse else "STEP_OUTPUT")
+    assert (first.sum() * filters_module._SPARSE <= len(df)) == sparse
+    for step in ["step_1", "STEP_", "nothing"]:
+        for levels in [None, "DEBUG", "info,ERROR"]:
+            types = "STEP_START" if sparse else "STEP_OUTPUT"
+            expected = [s for s in seed_reference(records, types, step)
+                        if levels is None or records[s]["level"] in parse_levels(levels)]
+            assert seqs(filter_events(df, types=types, step=step, levels=levels)) == expected
+            mask = event_mask(df, types=types, step=step, levels=levels)
+            assert mask.dtype == bool and mask.shape == (len(df),)
+            assert np.flatnonzero(mask).tolist() == expected
+
+
+def test_parsed_filters_are_cached_but_still_validated_and_warned(run):
+    assert seqs(filter_events(run, types="STEP_START", step="extract")) == [1, 3]
+    assert seqs(filter_events(run, types=["STEP_START"], step="extract")) == [1, 3]
+    for _ in range(2):  # an error is raised every time, not cached away
+        with pytest.raises(InvalidFilter):
+            filter_events(run, types=" , ")
+        with pytest.raises(TypeError):
+            filter_events(run, step=3)
+    for _ in range(2):  # and so is the warning
+        with pytest.warns(UnknownEventTypeWarning, match="STEP_SUCESS"):
+            filter_events(run, types="STEP_SUCESS")
+
+
+def test_without_get_column_array_the_public_column_is_used(run, monkeypatch):
+    expected = seqs(filter_events(run, types="STEP_START,STEP_FAILURE", step="[emea]", levels="debug,error"))
+    monkeypatch.delattr(pd.DataFrame, "_get_column_array")
+    assert seqs(filter_events(run, types="STEP_START,STEP_FAILURE", step="[emea]", levels="debug,error")) == expected
+    with pytest.raises(KeyError, match="step_key"):
+        filter_events(run.drop(columns="step_key"), step="x")
+
+
+def test_filtered_rows_are_independent_of_the_source(run):
+    out = filter_events(run, types="STEP_START")
+    out.loc[out.index[0], "message"] = "changed"
+    out.loc[out.index[0], "seq"] = -1
+    assert run.loc[out.index[0], "message"] == "m"
+    assert run.loc[out.index[0], "seq"] == out.index[0]
+
+
+def test_filtered_runlens_frame_is_the_take_of_the_mask(run):
+    run.attrs["run_ids"] = ["run-1"]
+    positions = np.flatnonzero(event_mask(run, types="STEP_START,STEP_SUCCESS"))
+    got = filter_events(run, types="STEP_START,STEP_SUCCESS")
+    pd.testing.assert_frame_equal(got, run.take(positions))
+    assert got.attrs == run.attrs
