@@ -70,7 +70,8 @@ def statistics_of_pages(url: str, run_id: str) -> dict:
     columns = EventColumns(run_id)
     for body in bodies:
         started = time.perf_counter()
-        columns.extend(decode_events_page(body, run_id).columns)
+        page = decode_events_page(body, run_id)  # None: runlens would take the general way
+        columns.extend(page.columns if page else EventColumns(run_id).add(json.loads(body)["data"]["logsForRun"]["events"]))
         add.append(time.perf_counter() - started)
     started = time.perf_counter()
     columns.frame()

@@ -104,7 +104,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: version(name) for name in
-                     ("pandas", "numpy", "pydantic", "requests", "dagster", "dagster-webserver", "pyarrow")},
+                     ("pandas", "numpy", "pydantic", "requests", "dagster", "dagster-webserver", "pyarrow", "msgspec")},
     }
 
 

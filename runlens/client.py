@@ -375,8 +375,8 @@ class Client:
 
         parts = []
         # Each page arrives as columns, decoded by the fetching thread while this one
-        # works on the page before; unfiltered, the frame is built once at the end (a frame per page and their
-        # concatenation cost more than the whole build: see EventColumns).
+        # works on the page before. Unfiltered, the frame is built once at the end (a
+        # frame per page and their concatenation cost more: see EventColumns).
         columns = EventColumns(run_id)
         matched = 0
         seq = 0

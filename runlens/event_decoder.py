@@ -27,7 +27,7 @@ class _Event(msgspec.Struct, gc=False, rename={"typename": "__typename", "step_k
     # gc=False: built from JSON, these records can hold no reference cycle.
     typename: str
     message: str
-    timestamp: int  # Dagster sends epoch milliseconds as a string: decoded with strict=False
+    timestamp: int | str  # Dagster sends epoch milliseconds as a string of digits
     level: str
     step_key: str | None = None
     event_type: str | None = None
@@ -51,8 +51,7 @@ class _Body(msgspec.Struct, gc=False):
     errors: None = None  # any GraphQL error sends the body the general way
 
 
-# strict=False lets "1795667190783" decode as an int; every other field is strict.
-_DECODER = msgspec.json.Decoder(_Body, strict=False)
+_DECODER = msgspec.json.Decoder(_Body)  # strict: "true" is no bool, 7 no str
 
 
 class DecodedPage:

@@ -337,7 +337,10 @@ def _category_hits(categories: pd.Index, test: _Test) -> np.ndarray:
 
     # For an ASCII string Python's str.lower/upper are the ASCII mappings, so the arrow
     # kernels agree with the seed; any other value is tested in Python.
-    hits = np.array(test.arrow(strings).to_numpy(zero_copy_only=False), dtype=bool)
+    try:
+        hits = np.array(test.arrow(strings).to_numpy(zero_copy_only=False), dtype=bool)
+    except UnicodeEncodeError:  # a filter value with a lone surrogate (undecodable argv)
+        return _hits(categories.tolist(), test)
     ascii_ = np.asarray(pc.string_is_ascii(strings).to_numpy(zero_copy_only=False), dtype=bool)
     if not ascii_.all():
         others = np.flatnonzero(~ascii_)
@@ -435,11 +438,6 @@ def _cost(runs: list[tuple[int, int]] | None) -> float:
     if runs is None:
         return float("inf")
     return sum(2 if first == last else 3.5 for first, last in runs)
-
-
-def _rows_with_codes(codes: np.ndarray, hits: np.ndarray) -> np.ndarray:
-    """Rows whose code is a selected category; code -1 (NA) is never selected."""
-    return _Selection(hits).rows(codes)
 
 
 _CACHE: dict[tuple[int, tuple], tuple[weakref.ref, _Selection]] = {}

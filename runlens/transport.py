@@ -191,7 +191,8 @@ class Transport:
 
     def _post_once(self, payload: dict, run_id: str | None, fast: Callable[[bytes], Any] | None = None) -> Any:
         response, body = self._send(payload, run_id)
-        if fast is not None and response.status_code == 200:
+        if fast is not None and response.status_code == 200 and "html" not in response.headers.get(
+                "Content-Type", "").lower():
             decoded = fast(body)
             if decoded is not None:
                 return decoded

@@ -88,12 +88,13 @@ def page_body(events: list, **connection) -> bytes:
         page_body([{**good_event(0), "message": None}]),
         page_body([{**good_event(0), "message": 7}]),
         page_body([{**good_event(0), "level": None}]),
-        page_body([{**good_event(0), "timestamp": "1795667190783.5"}]),
         page_body([{k: v for k, v in good_event(0).items() if k != "timestamp"}]),
         page_body([{**good_event(0), "timestamp": True}]),
         page_body([{**good_event(0), "stepKey": ["a"]}]),
         page_body([good_event(0)], cursor=5),
         page_body([good_event(0)], hasMore="yes"),
+        page_body([good_event(0)], hasMore="true"),
+        page_body([good_event(0)], hasMore=1),
         page_body([good_event(0)], __typename="BrandNewConnection"),
         json.dumps({"data": {"logsForRun": {"__typename": "RunNotFoundError", "message": "no run"}}}).encode(),
         json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": [], "cursor": None,
@@ -130,14 +131,19 @@ def test_escaped_pairs_unknown_fields_and_pretty_printing_take_the_fast_path():
                                                "events": [{**good_event(0), "timestamp": 1795667190783.0}]}}}))
 @example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
                                                "events": [{**good_event(0), "timestamp": "1e3"}]}}}))
+@example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
+                                               "events": [{**good_event(0), "timestamp": "1795667190783.5"}]}}}))
+@example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": 1,
+                                               "events": [good_event(0)]}}}))
 def test_whatever_the_fast_path_accepts_it_decodes_as_the_general_path(answer):
     _, doc = answer
     body = json.dumps(doc).encode()
     page = decode_events_page(body, RUN_ID)
     if page is None:
         return
-    connection = doc["data"]["logsForRun"]
-    assert (page.cursor, page.has_more) == (connection["cursor"], connection["hasMore"])
+    connection = json.loads(body)["data"]["logsForRun"]
+    # As the general path reads them (client._checked_page): hasMore only if exactly true.
+    assert page.cursor == connection["cursor"] and page.has_more is (connection["hasMore"] is True)
     pd.testing.assert_frame_equal(page.columns.frame(), general_frame(body))
 
 
@@ -155,3 +161,23 @@ def test_columns_of_unequal_length_are_refused():
     with pytest.raises(ValueError, match="one value per event"):
         EventColumns(RUN_ID).add_columns(timestamp=[1], level=["INFO"], event_type=[None], step_key=[None],
                                          message=["a", "b"], kind=["LogMessageEvent"])
+
+
+def test_a_json_body_sent_as_html_is_reported_not_decoded():
+    # The general path's check (a web page, not GraphQL) comes before the fast path.
+    import requests
+
+    from runlens import Client
+    from runlens.errors import ConfigError
+
+    client = Client("http://dagster.test/graphql", progress=False, max_retries=0)
+
+    def send(payload, run_id):
+        response = requests.Response()
+        response.status_code = 200
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return response, page_body([good_event(0)])
+
+    client.transport._send = send
+    with pytest.raises(ConfigError, match="HTML page"):
+        client.events(RUN_ID)

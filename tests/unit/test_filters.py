@@ -24,7 +24,7 @@ from runlens.filters import (
     _category_hits,
     _Contains,
     _hits,
-    _rows_with_codes,
+    _Selection,
     _UpperIn,
     event_mask,
     filter_events,
@@ -583,12 +583,12 @@ def test_property_rows_with_codes_matches_a_lookup_table(n_categories, data):
         hits[start: data.draw(st.integers(start + 1, n_categories))] = True
     codes = np.array(data.draw(st.lists(st.integers(-1, n_categories - 1), max_size=200)), dtype=dtype)
     expected = np.append(hits, False)[codes.astype(np.intp)]
-    assert _rows_with_codes(codes, hits).tolist() == expected.tolist()
+    assert _Selection(hits).rows(codes).tolist() == expected.tolist()
 
 
 # --------------------------------------------------------------------- fast paths
 # The per-categories cache, the pyarrow test of large category sets, the positions
-# path of a second filter and the block-wise row take must all be invisible.
+# path of a second filter must all be invisible.
 
 # Category values whose Python case mapping differs from utf8proc's or from ASCII's.
 TRICKY = ["ß", "SS", "straße", "STRASSE", "STRAẞE", "İstanbul", "istanbul", "ı", "ǅemal", "ǆ", "Ǆ", "ﬁx",
@@ -624,8 +624,22 @@ def test_cache_is_keyed_on_the_categories_object_and_holds_no_frame():
     gc.collect()
     assert ref() is None
     for _ in range(20):
-        _, fresh = frame(("STEP_START", "zzz"), ("STEP_START", "extract_a_2"))
-        assert seqs(filter_events(fresh, step="extract_a")) == [1]
+        # Sorted categories ["aaa", "extract_a_2"]: a stale [True, False] would pick "aaa".
+        _, fresh = frame(("STEP_START", "extract_a_2"), ("STEP_START", "aaa"))
+        assert seqs(filter_events(fresh, step="extract_a")) == [0]
+
+
+def test_a_cache_entry_whose_index_died_is_not_used_for_a_new_index_with_its_id():
+    test = _Contains("extract_a")
+    new = pd.Index(["aaa", "extract_a_2"])
+    dead = pd.Index(["gone"])
+    ref = weakref.ref(dead)
+    del dead
+    gc.collect()
+    assert ref() is None
+    # Forge the collision: the dead Index's entry under the new Index's id.
+    filters_module._CACHE[(id(new), test.key)] = (ref, filters_module._Selection(np.array([True, False])))
+    assert filters_module._selection(new, test).lut.tolist() == [False, True, False]
 
 
 def test_cache_stays_bounded():
@@ -660,7 +674,7 @@ def test_large_category_sets_are_tested_like_python(needle):
     assert _category_hits(index, test).tolist() == _hits(values, test).tolist()
 
 
-@pytest.mark.parametrize("wanted", [{"SS"}, {"STRASSE", "STRAẞE"}, {"İSTANBUL", "ISTANBUL"}, {"Ǆ", "ǄEMAL"},
+@pytest.mark.parametrize("wanted", [{"SS"}, {"\udcff"}, {"STRASSE", "STRAẞE"}, {"İSTANBUL", "ISTANBUL"}, {"Ǆ", "ǄEMAL"},
                                     {"FIX"}, {"Ⅸ"}, {"STEP_START", "STEP_SUCCESS"}, {"FILLER_3"}, {"I"}])
 def test_large_category_sets_are_uppercased_like_python(wanted):
     values = TRICKY + [f"filler_{i}" for i in range(300)]
@@ -753,3 +767,12 @@ def test_filtered_runlens_frame_is_the_take_of_the_mask(run):
     got = filter_events(run, types="STEP_START,STEP_SUCCESS")
     pd.testing.assert_frame_equal(got, run.take(positions))
     assert got.attrs == run.attrs
+
+
+def test_a_filter_with_a_lone_surrogate_matches_nothing_on_a_big_run():
+    # Undecodable bytes in argv arrive as surrogates; Arrow cannot encode them.
+    keys = [f"step_{i}" for i in range(400)]
+    _, big = frame(*[("STEP_START", k) for k in keys])
+    assert len(filter_events(big, step="\udcff")) == 0
+    with pytest.warns(UnknownEventTypeWarning):
+        assert len(filter_events(big, types="STEP_START\udcff")) == 0
