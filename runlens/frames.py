@@ -71,19 +71,25 @@ def _categorical(values: Sequence[Any], known: Sequence[str] = ()) -> pd.Categor
     always ``str``: a number, list or dict where a name belongs (a broken server or
     proxy) becomes its text rather than failing the page.
     """
-    values = list(values)
-    try:
-        seen = set(values)
-    except TypeError:  # an unhashable list or dict
-        values = [_label(v) for v in values]
-        seen = set(values)
-    # Only the distinct values are checked, so well-formed pages pay almost nothing.
-    if any(v is not None and not (isinstance(v, str) and _clean(v)) for v in seen):
-        values = [_label(v) for v in values]
-        seen = set(values)
+    values = _label_values(list(values))
+    seen = set(values)
     known_set = set(known)
     extra = sorted(v for v in seen if v is not None and v not in known_set)
     return pd.Categorical(values, categories=list(known) + extra)
+
+
+def _label_values(values: list) -> list:
+    """``values`` as category names: clean text or None (see :func:`_label`).
+
+    Only the distinct values are checked, so well-formed pages pay almost nothing.
+    """
+    try:
+        seen = set(values)
+    except TypeError:  # an unhashable list or dict
+        return [_label(v) for v in values]
+    if any(v is not None and not (isinstance(v, str) and _clean(v)) for v in seen):
+        return [_label(v) for v in values]
+    return values
 
 
 def _clean(text: str) -> bool:
@@ -306,15 +312,8 @@ _TEXT = pa.large_string()
 
 
 def _labels(values: list) -> pa.Array:
-    """A page's category names as Arrow strings: clean text or null (see :func:`_label`)."""
-    try:
-        seen = set(values)
-    except TypeError:  # an unhashable list or dict
-        seen = None
-    # Only the distinct values are checked, so well-formed pages pay almost nothing.
-    if seen is None or any(v is not None and not (isinstance(v, str) and _clean(v)) for v in seen):
-        values = [_label(v) for v in values]
-    return pa.array(values, type=_LABEL)
+    """A page's category names as Arrow strings: clean text or null."""
+    return pa.array(_label_values(values), type=_LABEL)
 
 
 def _head(chunks: list, n: int) -> list:
@@ -376,11 +375,7 @@ def _string_array(column: pa.Array) -> Any:
 
 def _sparse_categorical(n: int, rows: list[int], values: Sequence[Any]) -> pd.Categorical:
     """``_categorical`` of ``n`` values, None but ``values`` at ``rows``."""
-    if any(v is not None and not (isinstance(v, str) and _clean(v)) for v in values):
-        full: list = [None] * n
-        for i, v in zip(rows, values):
-            full[i] = v
-        return _categorical(full)
+    values = _label_values(list(values))
     categories = sorted({v for v in values if v is not None})
     position = {c: i for i, c in enumerate(categories)}
     codes = np.full(n, -1, dtype=np.int64)
