@@ -36,6 +36,8 @@ _EXPORTS = {
     "RateLimited": "errors",
     "ServerError": "errors",
     "GraphQLError": "errors",
+    "RunlensWarning": "errors",
+    "UnknownEventTypeWarning": "filters",
     "filter_events": "filters",
     "step_durations": "steps",
     "run_summary": "steps",
@@ -44,6 +46,8 @@ _EXPORTS = {
     "plot_timeline": "plotting",
     "plot_step_durations": "plotting",
     "events_frame": "frames",
+    "concat_events": "frames",
+    "frame_kind": "frames",
     "EVENT_TYPES": "event_types",
 }
 

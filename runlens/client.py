@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from . import queries
 from .config import Settings, resolve
 from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
-from .models import TERMINAL_STATUSES, EventPage, Run, RunStatus
+from .models import EventPage, Run
 from .transport import Transport, raise_python_error
+from .vocabulary import TERMINAL_STATUSES, RunStatus
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,6 +13,9 @@
      ├── ServerError             exit 1  Dagster raised (a ``PythonError``): message, class, stack
      └── GraphQLError            exit 1  the server rejected the query (an ``errors`` array)
 
+    RunlensWarning               (a warning, not an error) a result may mislead: an analysis of
+     └── UnknownEventTypeWarning  an incomplete or filtered frame, a filter naming no known type
+
 Every message says what happened and what to do. None ever contains the API token.
 The CLI maps each class to its ``exit_code``. Errors raised in the middle of a
 pagination also carry how far the fetch got (``events_fetched`` and ``cursor``), so it
@@ -32,6 +35,7 @@ __all__ = [
     "RateLimited",
     "ServerError",
     "GraphQLError",
+    "RunlensWarning",
 ]
 
 
@@ -149,3 +153,12 @@ class GraphQLError(RunlensError):
     def __init__(self, message: str, *, errors: list | None = None, run_id: str | None = None):
         super().__init__(message, run_id=run_id)
         self.errors = list(errors or [])
+
+
+class RunlensWarning(UserWarning):
+    """Base class of the warnings runlens gives: the result may mislead, and here is why.
+
+    For example, :func:`runlens.step_durations` of a frame that a ``limit`` cut short or
+    that a type filter thinned. Silence them all with
+    ``warnings.simplefilter("ignore", runlens.RunlensWarning)``.
+    """

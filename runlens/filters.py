@@ -68,9 +68,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidFilter
+from .errors import InvalidFilter, RunlensWarning
 from .event_types import EVENT_TYPES, KNOWN, twins
-from .models import LEVELS
+from .vocabulary import LEVELS
 
 __all__ = [
     "UnknownEventTypeWarning",
@@ -85,7 +85,7 @@ __all__ = [
 FilterValue = str | Sequence[str] | None
 
 
-class UnknownEventTypeWarning(UserWarning):
+class UnknownEventTypeWarning(RunlensWarning):
     """A type filter names something that is not a Dagster event type (a likely typo)."""
 
 

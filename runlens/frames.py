@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .errors import InvalidArgument
 from .event_types import EVENT_TYPES
-from .models import LEVELS
+from .vocabulary import LEVELS, RUN_STATUSES, STEP_STATUSES
 
 LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -433,10 +434,7 @@ def concat_events(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 
 RUN_COLUMNS = ["run_id", "job_name", "status", "created", "started", "ended", "duration"]
-RUN_STATUS_DTYPE = pd.CategoricalDtype(
-    ["QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUSPENDED", "SUCCESS", "FAILURE",
-     "CANCELING", "CANCELED"]
-)
+RUN_STATUS_DTYPE = pd.CategoricalDtype(list(RUN_STATUSES))
 
 
 _MAX_SECONDS = 9_223_372_036.0  # the nanosecond range pandas converts through
@@ -532,5 +530,121 @@ def step_stats_frame(records: Sequence[tuple[str, dict]]) -> pd.DataFrame:
 def _ts(value: Any):
     seconds = _float_seconds(value)
     return None if seconds != seconds else pd.Timestamp(seconds, unit="s", tz="UTC")
+
+
+# ----------------------------------------------------------------------- step frames
+
+STEP_STATUS_DTYPE = pd.CategoricalDtype(list(STEP_STATUSES))
+
+#: The columns of :func:`runlens.step_durations`, in order, with their dtypes.
+STEP_COLUMNS: dict[str, Any] = {
+    "run_id": "category",
+    "step_key": "category",
+    "status": STEP_STATUS_DTYPE,
+    "start": "datetime64[ms, UTC]",
+    "end": "datetime64[ms, UTC]",
+    "duration": "timedelta64[ms]",
+    "attempts": "int64",
+    "attempt_time": "timedelta64[ms]",
+    "retry_wait": "timedelta64[ms]",
+    "worker_startup": "timedelta64[ms]",
+    "resource_init": "timedelta64[ms]",
+    "input_loading": "timedelta64[ms]",
+    "output_handling": "timedelta64[ms]",
+    "error_class": "category",
+    "error_message": STRING,
+    "last_event": "datetime64[ms, UTC]",
+    "attempt_spans": object,
+    "worker_spans": object,
+}
+
+#: The columns of :func:`runlens.duration_trend` (``job_name``, ``run_status`` and
+#: ``created`` follow when a runs frame was given).
+TREND_COLUMNS = ["run_id", "step_key", "status", "start", "run_start", "duration"]
+
+
+# ------------------------------------------------------------------------ frame kinds
+
+#: What each kind of frame is called in messages, and where a user gets one.
+FRAME_KINDS: dict[str, str] = {
+    "events": "an events frame (Client.events, runlens.events)",
+    "steps": "a step_durations frame (runlens.step_durations)",
+    "step_stats": "a step_stats frame (Client.step_stats: Dagster's own stepStats)",
+    "runs": "a runs frame (Client.runs, runlens.runs)",
+    "trend": "a duration_trend frame (runlens.duration_trend)",
+}
+
+# Checked in this order: the first whose columns are all present wins. A steps frame
+# holds every step_stats column, so "steps" comes first.
+_KIND_COLUMNS: dict[str, frozenset[str]] = {
+    "events": frozenset(c for c in EVENT_COLUMNS if c != "error_cause_stack"),
+    "steps": frozenset(STEP_COLUMNS),
+    "step_stats": frozenset(STEP_STATS_COLUMNS),
+    "runs": frozenset(RUN_COLUMNS),
+    "trend": frozenset(TREND_COLUMNS),
+}
+
+
+def frame_kind(frame: Any) -> str | None:
+    """What kind of runlens frame `frame` is, from its full column set.
+
+    The columns decide, not a tag in ``attrs``: ``pd.concat``, DuckDB, Parquet and Dask
+    keep columns but drop ``attrs``.
+
+    Returns
+    -------
+    str or None
+        ``"events"``, ``"steps"``, ``"step_stats"``, ``"runs"``, ``"trend"``, or None for
+        anything else (including a frame with some of a kind's columns missing).
+
+    Examples
+    --------
+    >>> frame_kind(empty_events_frame())
+    'events'
+    >>> frame_kind(pd.DataFrame({"x": [1]})) is None
+    True
+    """
+    if not isinstance(frame, pd.DataFrame):
+        return None
+    columns = set(frame.columns)
+    for kind, needed in _KIND_COLUMNS.items():
+        if needed <= columns:
+            return kind
+    return None
+
+
+def require_kind(frame: Any, *kinds: str, func: str) -> str:
+    """Return `frame`'s kind if it is one of `kinds`; raise :class:`InvalidArgument` otherwise.
+
+    Parameters
+    ----------
+    frame : object
+        What the user passed.
+    *kinds : str
+        The kinds `func` accepts (keys of :data:`FRAME_KINDS`).
+    func : str
+        The function's name, for the message.
+
+    Raises
+    ------
+    InvalidArgument
+        Naming what `func` expected and what it got (with the missing columns when the
+        frame is close to an accepted kind).
+    """
+    kind = frame_kind(frame)
+    if kind in kinds:
+        return kind  # type: ignore[return-value]
+    expected = " or ".join(FRAME_KINDS[k] for k in kinds)
+    if kind is not None:
+        got = FRAME_KINDS[kind]
+    elif isinstance(frame, pd.DataFrame):
+        columns = set(frame.columns)
+        nearest = min(kinds, key=lambda k: len(_KIND_COLUMNS[k] - columns))
+        missing = sorted(_KIND_COLUMNS[nearest] - columns)
+        got = f"a frame without the column(s) {', '.join(missing)}"
+    else:
+        got = f"a {type(frame).__name__}"
+    raise InvalidArgument(f"{func}() expects {expected}; got {got}.")
+
 
 from . import accessor as _accessor  # noqa: E402,F401  registers df.runlens

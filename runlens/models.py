@@ -17,41 +17,11 @@ Events are validated page by page (:class:`EventPage`), not one model per event:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-
-class RunStatus(StrEnum):
-    """A run's status, as Dagster's ``RunStatus`` enum (all ten values)."""
-
-    QUEUED = "QUEUED"
-    NOT_STARTED = "NOT_STARTED"
-    MANAGED = "MANAGED"
-    STARTING = "STARTING"
-    STARTED = "STARTED"
-    SUSPENDED = "SUSPENDED"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-    CANCELING = "CANCELING"
-    CANCELED = "CANCELED"
-
-
-TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
-
-
-class RunEventLevel(StrEnum):
-    """An event's log level, as Dagster's ``LogLevel``."""
-
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
-    CRITICAL = "CRITICAL"
-
-
-LEVELS = tuple(level.value for level in RunEventLevel)
+from .vocabulary import LEVELS, TERMINAL_STATUSES, RunEventLevel, RunStatus  # noqa: F401  the seed's names live here too
 
 
 def seconds_to_utc(value: Any) -> datetime | None:

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from .event_types import twins
+from .frames import STEP_COLUMNS, STEP_STATUS_DTYPE
+from .vocabulary import STEP_STATUSES
 
 __all__ = [
     "STEP_COLUMNS",
@@ -47,31 +49,6 @@ __all__ = [
     "run_summary",
     "step_durations",
 ]
-
-STEP_STATUSES = ("SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED")
-STEP_STATUS_DTYPE = pd.CategoricalDtype(list(STEP_STATUSES))
-
-#: The columns of :func:`step_durations`, in order, with their dtypes.
-STEP_COLUMNS: dict[str, Any] = {
-    "run_id": "category",
-    "step_key": "category",
-    "status": STEP_STATUS_DTYPE,
-    "start": "datetime64[ms, UTC]",
-    "end": "datetime64[ms, UTC]",
-    "duration": "timedelta64[ms]",
-    "attempts": "int64",
-    "attempt_time": "timedelta64[ms]",
-    "retry_wait": "timedelta64[ms]",
-    "worker_startup": "timedelta64[ms]",
-    "resource_init": "timedelta64[ms]",
-    "input_loading": "timedelta64[ms]",
-    "output_handling": "timedelta64[ms]",
-    "error_class": "category",
-    "error_message": pd.StringDtype(),
-    "last_event": "datetime64[ms, UTC]",
-    "attempt_spans": object,
-    "worker_spans": object,
-}
 
 # The step-lifecycle event types: a few per step, the only rows the timing needs.
 _LIFECYCLE = (

@@ -35,8 +35,8 @@ import pandas as pd
 from .errors import RunlensError
 from .filters import filter_events
 from .frames import concat_events, empty_events_frame
-from .models import LEVELS, TERMINAL_STATUSES
 from .steps import compare_step_durations, run_summary, step_durations
+from .vocabulary import LEVELS, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

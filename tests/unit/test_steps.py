@@ -205,7 +205,7 @@ def test_columns_and_dtypes():
     steps = step_durations(etl_run().frame())
     assert list(steps.columns) == list(STEP_COLUMNS)
     assert str(steps["status"].dtype) == "category"
-    assert list(steps["status"].cat.categories) == ["SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED"]
+    assert list(steps["status"].cat.categories) == ["SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED", "CANCELED"]
     assert steps["start"].dtype == "datetime64[ms, UTC]" and steps["end"].dtype == "datetime64[ms, UTC]"
     for column in ("duration", "attempt_time", "retry_wait", "worker_startup", "resource_init", "input_loading",
                    "output_handling"):
@@ -392,7 +392,7 @@ def test_empty_frame_gives_an_empty_typed_table():
         assert steps.empty
         assert list(steps.columns) == list(STEP_COLUMNS)
         assert steps["duration"].dtype == "timedelta64[ms]" and steps["start"].dtype == "datetime64[ms, UTC]"
-        assert list(steps["status"].cat.categories) == ["SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED"]
+        assert list(steps["status"].cat.categories) == ["SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED", "CANCELED"]
 
 
 def test_steps_without_worker_events_have_no_startup():
@@ -459,7 +459,7 @@ def test_run_summary_of_a_failed_run():
     assert summary.run_id == "run-a" and summary.status == "FAILURE"
     assert summary.wall_time == ms(9400 - 1000)
     assert summary.queued == ms(1000)  # RUN_ENQUEUED → RUN_START
-    assert summary.steps_by_status == {"SUCCESS": 5, "FAILURE": 1, "IN_PROGRESS": 0, "SKIPPED": 2}
+    assert summary.steps_by_status == {"SUCCESS": 5, "FAILURE": 1, "IN_PROGRESS": 0, "SKIPPED": 2, "CANCELED": 0}
     assert summary.slowest_steps[0] == ("transform", ms(3200))
     assert len(summary.slowest_steps) == 5
     assert [d for _, d in summary.slowest_steps] == sorted((d for _, d in summary.slowest_steps), reverse=True)
@@ -507,7 +507,7 @@ def test_run_summary_prefers_the_run_model():
 def test_run_summary_of_an_empty_frame():
     summary = run_summary(empty_events_frame())
     assert summary.status == "UNKNOWN" and summary.n_events == 0 and summary.wall_time is None
-    assert summary.steps_by_status == {"SUCCESS": 0, "FAILURE": 0, "IN_PROGRESS": 0, "SKIPPED": 0}
+    assert summary.steps_by_status == {"SUCCESS": 0, "FAILURE": 0, "IN_PROGRESS": 0, "SKIPPED": 0, "CANCELED": 0}
     assert "Events" in str(summary)
 
 
