@@ -194,22 +194,35 @@ def format_events_table(events: pd.DataFrame, run_id: str, *, width: int | None 
             lines.append(_aligned((time, level, type_), widths[:3]))
             lines.append(INDENT + _cut((f"[{step}] " if step else "") + message, line_width))
     lines.extend(["", f"Total events: {len(events)}"])
-    lines.extend(_error_lines(events))
+    lines.extend(_error_lines(events, width))
     return "\n".join(lines)
 
 
-def _error_lines(events: pd.DataFrame) -> list[str]:
-    """The errors carried by the listed events, with their cause chain, in full."""
+def _error_lines(events: pd.DataFrame, width: int | None = None) -> list[str]:
+    """The errors carried by the listed events, with their cause chain, in full.
+
+    In a terminal (`width`), long ones are wrapped under their indent, never cut.
+    """
     with_error = events[events["error_class"].notna() | events["error_message"].notna()]
     if len(with_error) == 0:
         return []
     lines = ["", "Errors:"]
+
+    def add(text: str, indent: str) -> None:
+        if width is None or len(indent) + len(text) <= width:
+            lines.append(indent + text)
+        else:
+            import textwrap
+
+            lines.extend(textwrap.wrap(text, max(20, width), initial_indent=indent,
+                                       subsequent_indent=indent + INDENT, break_on_hyphens=False))
+
     for row in with_error.itertuples():
         where = row.step_key if isinstance(row.step_key, str) else "run"
         message = _one_line(without_class_prefix(str(row.error_message or "").strip(), row.error_class))
-        lines.append(f"  [{where}] {row.error_class}: {message}")
+        add(f"[{where}] {row.error_class}: {message}", INDENT)
         if isinstance(row.error_cause, str):
-            lines.append(f"    caused by {_one_line(row.error_cause)}")
+            add(f"caused by {_one_line(row.error_cause)}", INDENT * 2)
     return lines
 
 

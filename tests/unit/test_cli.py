@@ -421,6 +421,20 @@ def test_no_table_line_overflows_a_narrow_terminal(fake, monkeypatch, width):
         assert e["eventType"] is None or e["eventType"] in out
 
 
+def test_long_errors_wrap_in_a_narrow_terminal_and_stay_whole(fake, monkeypatch):
+    failure = event(0, "STEP_FAILURE", "load", 'Execution of step "load" failed.', level="ERROR")
+    words = " ".join(f"word{i}" for i in range(40))
+    failure["error"] = {"message": f"ValueError: {words}", "className": "ValueError", "stack": [],
+                        "cause": {"message": words, "className": "KeyError", "stack": []}}
+    fake.__init__([failure])
+    monkeypatch.setattr(cli, "_terminal_width", lambda: 60)
+    out = run_cli("run-events", "get", "run-1").stdout
+    errors = out[out.index("Errors:"):].splitlines()[1:]
+    assert all(len(line) <= 60 for line in errors) and len(errors) > 4
+    assert " ".join(" ".join(errors).split()).count(words) == 2  # every word, in order, twice
+    assert errors[0].startswith("  [load] ValueError: word0") and errors[1].startswith("    word")
+
+
 def test_terminal_width_follows_columns_and_is_none_for_a_pipe(monkeypatch):
     class Tty:
         def isatty(self):
