@@ -34,7 +34,9 @@ url_option = click.option(
     help="Dagster webserver or GraphQL URL (default: Dagster+ from DAGSTER_CLOUD_* / dg config, "
     "else http://localhost:3000).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Output in JSON format.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Output in JSON format; errors too, as one JSON object on stderr."
+)
 
 
 def _error_code(exc: Exception) -> str:
