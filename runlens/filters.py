@@ -30,7 +30,8 @@ own releases fixed:
     DEBUG, INFO, WARNING, ERROR, CRITICAL raises :class:`~runlens.errors.InvalidFilter`.
 
 For ``types`` and ``levels`` a list means exactly what its elements joined with commas
-mean. ``None``, ``""`` and ``[]`` mean "no filter" for each of them (the seed's ``if not value: return events``).
+mean. ``None``, ``""`` and ``[]`` mean "no filter" for each of them (the seed's
+``if not value: return events``).
 A value that is given but names nothing — ``" , ,"``, ``" "``, ``["", ""]`` — raises
 :class:`~runlens.errors.InvalidFilter` for ``types`` and ``levels`` (the seed returned
 an empty result). Filters that are given are combined with AND.
