@@ -2,7 +2,9 @@
 
 Only click is imported at module level: ``runlens --help`` must answer without loading
 pandas. Every command calls the library; library errors become one line on stderr and
-the exit code of their class.
+the exit code of their class. With ``--json`` every error, usage errors included, is
+one JSON object on stderr: ``{"error": message, "code": "RUN_NOT_FOUND", "run_id": ...}``
+(``"code": "USAGE_ERROR"`` for a bad option, a missing argument or a bad value).
 
 Exit codes: 0 success; 2 usage or configuration error; 3 run not found;
 4 authentication; 5 server unreachable, timed out or rate-limited after retries;
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 import warnings
 
@@ -31,13 +34,20 @@ url_option = click.option(
     help="Dagster webserver or GraphQL URL (default: Dagster+ from DAGSTER_CLOUD_* / dg config, "
     "else http://localhost:3000).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Output in JSON format.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Output in JSON format; errors too, as one JSON object on stderr."
+)
 
 
 def _error_code(exc: Exception) -> str:
     # RunNotFound -> RUN_NOT_FOUND
     name = type(exc).__name__
     return "".join("_" + c if c.isupper() and i else c for i, c in enumerate(name)).upper()
+
+
+def _echo_json_error(message: str, code: str, run_id: str | None) -> None:
+    doc = {"error": message, "code": code, "run_id": run_id}
+    click.echo(json.dumps(doc, ensure_ascii=False), err=True)
 
 
 def handle_errors(func):
@@ -52,8 +62,7 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except RunlensError as exc:
             if as_json:
-                doc = {"error": str(exc), "code": _error_code(exc), "run_id": kwargs.get("run_id")}
-                click.echo(json.dumps(doc, ensure_ascii=False), err=True)
+                _echo_json_error(str(exc), _error_code(exc), kwargs.get("run_id"))
             else:
                 click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -73,7 +82,45 @@ def _client(url: str | None):
     return Client(url, progress=False)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+def _wants_json(args: list[str]) -> bool:
+    """``--json`` among the options (not after a ``--`` that ends them)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+class _Main(click.Group):
+    """The top-level group: with ``--json``, a usage error is the JSON error object too.
+
+    click reports a usage error (unknown option, missing argument, bad value) itself,
+    as text, before any command runs; so the JSON promise is kept here, around the
+    whole parse, with click's own exit code (2).
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        if not (standalone_mode and _wants_json(args)):
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            run_id = ctx.params.get("run_id") if ctx is not None else None
+            usage = isinstance(exc, click.UsageError)
+            _echo_json_error(exc.format_message(), "USAGE_ERROR" if usage else _error_code(exc), run_id)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            _echo_json_error("Aborted.", "ABORTED", None)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminal_width() -> int | None:
+    """The width to fit text tables to; None when stdout is not a terminal (show all)."""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="runlens")
 def main() -> None:
     """runlens: Dagster runs, events and steps from the command line.
@@ -111,29 +158,10 @@ def run_get(run_id: str, url: str | None, as_json: bool) -> None:
 @handle_errors
 def run_list(job: str | None, statuses: str | None, limit: int, url: str | None, as_json: bool) -> None:
     """List runs, newest first."""
-    from .formatting import iso
+    from .formatting import format_runs_json, format_runs_table
 
     frame = _client(url).runs(job=job, statuses=statuses, limit=limit)
-    records = [
-        {
-            "id": r.run_id,
-            "job_name": r.job_name if r.job_name == r.job_name else None,
-            "status": str(r.status),
-            "created_at": iso(r.created.to_pydatetime()) if r.created == r.created else None,
-            "duration_seconds": r.duration.total_seconds() if r.duration == r.duration else None,
-        }
-        for r in frame.itertuples()
-    ]
-    if as_json:
-        click.echo(json.dumps({"runs": records, "count": len(records)}, indent=2))
-        return
-    if not records:
-        click.echo("No runs found")
-        return
-    click.echo(f"{'RUN_ID':<38} {'JOB':<24} {'STATUS':<10} {'CREATED':<25} DURATION")
-    for r in records:
-        duration = "" if r["duration_seconds"] is None else f"{r['duration_seconds']:.1f} s"
-        click.echo(f"{r['id']:<38} {r['job_name'] or '':<24} {r['status']:<10} {r['created_at'] or '':<25} {duration}")
+    click.echo(format_runs_json(frame) if as_json else format_runs_table(frame, width=_terminal_width()))
 
 
 @main.group("run-events")
@@ -143,40 +171,52 @@ def run_events_group() -> None:
 
 @run_events_group.command("get", epilog=EXIT_CODES_HELP)
 @click.argument("run_id")
-@click.option("--type", "event_type", help="Only these event types (comma-separated, e.g. STEP_START,STEP_FAILURE).")
-@click.option("--step", "step_key", help="Only events whose step key contains this (case-insensitive).")
-@click.option("--level", "level", help="Only these levels (comma-separated: DEBUG,INFO,WARNING,ERROR,CRITICAL).")
+@click.option("--type", "types", multiple=True, metavar="TYPES",
+              help="Only these event types, comma-separated or repeated (--type A --type B = --type A,B), "
+              "e.g. STEP_START,STEP_FAILURE.")
+@click.option("--step", "steps", multiple=True, metavar="STEP",
+              help="Only events whose step key contains this, case-insensitively; comma-separated or "
+              "repeated values match any of them.")
+@click.option("--level", "levels", multiple=True, metavar="LEVELS",
+              help="Only these levels, comma-separated or repeated: DEBUG, INFO, WARNING, ERROR, CRITICAL.")
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
     default=100,
     show_default=True,
-    help="Return the first N matching events (filters apply first; the whole log is scanned if needed).",
+    help="Return the first N matching events (filters apply first; the whole log is scanned if needed). "
+    "When more match, text output says so on stderr and JSON has \"has_more\": true.",
 )
+@click.option("--wide", is_flag=True,
+              help="Show whole messages in the table (they are whole anyway when stdout is not a terminal).")
 @url_option
 @json_option
 @handle_errors
 def run_events_get(
-    run_id: str, event_type: str | None, step_key: str | None, level: str | None, limit: int,
-    url: str | None, as_json: bool,
+    run_id: str, types: tuple[str, ...], steps: tuple[str, ...], levels: tuple[str, ...], limit: int,
+    wide: bool, url: str | None, as_json: bool,
 ) -> None:
     """Show a run's events, filtered, in the order Dagster stored them."""
-    from .filters import UnknownEventTypeWarning, parse_types, unknown_types
+    from .filters import UnknownEventTypeWarning, parse_steps, parse_types, unknown_type_message, unknown_types
 
-    if event_type is not None and event_type.strip(" ,") == "":
-        raise click.UsageError("--type names no event type", ctx=click.get_current_context())
-    for name, suggestions in unknown_types(parse_types(event_type) or []):
-        hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
-        click.echo(f"Warning: {name} is not a Dagster event type{hint}", err=True)
-    from .formatting import format_events_json, format_events_table
+    # Repeated options add up: their values mean what they mean joined with commas.
+    type_filter, level_filter = ",".join(types) or None, ",".join(levels) or None
+    step_filter = parse_steps(",".join(steps))
+    for name, suggestions in unknown_types(parse_types(type_filter)):
+        click.echo(f"Warning: {unknown_type_message(name, suggestions)}", err=True)
+    from .formatting import format_events_json, format_events_table, more_events_note
 
     with warnings.catch_warnings():
+        # Reported once just above; the library would repeat it for every page.
         warnings.simplefilter("ignore", UnknownEventTypeWarning)
-        events = _client(url).events(run_id, types=event_type, step=step_key, levels=level, limit=limit)
+        events = _client(url).events(run_id, types=type_filter, step=step_filter, levels=level_filter, limit=limit)
+    has_more = bool(events.attrs.get("has_more", False))
     if as_json:
-        click.echo(format_events_json(events, run_id))
-    else:
-        click.echo(format_events_table(events, run_id))
+        click.echo(format_events_json(events, run_id, has_more=has_more))
+        return
+    click.echo(format_events_table(events, run_id, width=None if wide else _terminal_width()))
+    if has_more:
+        click.echo(more_events_note(events), err=True)
 
 
 @main.command("demo")

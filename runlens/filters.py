@@ -21,14 +21,17 @@ own releases fixed:
     seed's ``step.lower() in step_key.lower()`` with Python's :meth:`str.lower` on both
     sides (not ``casefold``), so ``'İ'`` lowers to two characters and ``'ß'`` stays
     ``'ß'`` just as in the seed. The value is not stripped. Rows without a step key
-    never match.
+    never match. A list of substrings matches a row that contains *any* of them (the
+    CLI's repeated ``--step``); :func:`parse_steps` turns ``--step`` values into such
+    a list (split on commas, stripped: Dagster step keys hold neither).
 ``levels``
     Comma-separated string or list of level names, case-insensitive, exact membership
     (``"warning,error"``; not "this level and above"). A name that is not one of
     DEBUG, INFO, WARNING, ERROR, CRITICAL raises :class:`~runlens.errors.InvalidFilter`.
 
-A list means exactly what its elements joined with commas mean. ``None``, ``""`` and
-``[]`` mean "no filter" for each of them (the seed's ``if not value: return events``).
+For ``types`` and ``levels`` a list means exactly what its elements joined with commas
+mean. ``None``, ``""`` and ``[]`` mean "no filter" for each of them (the seed's
+``if not value: return events``).
 A value that is given but names nothing — ``" , ,"``, ``" "``, ``["", ""]`` — raises
 :class:`~runlens.errors.InvalidFilter` for ``types`` and ``levels`` (the seed returned
 an empty result). Filters that are given are combined with AND.
@@ -68,7 +71,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidFilter, RunlensWarning
+from .errors import InvalidArgument, InvalidFilter, RunlensWarning
 from .event_types import EVENT_TYPES, KNOWN, twins
 from .vocabulary import LEVELS
 
@@ -77,12 +80,14 @@ __all__ = [
     "event_mask",
     "filter_events",
     "parse_levels",
+    "parse_steps",
     "parse_types",
     "unknown_type_message",
     "unknown_types",
 ]
 
 FilterValue = str | Sequence[str] | None
+_LISTS = (list, tuple, set, frozenset, pd.Index, pd.Series, np.ndarray)
 
 
 class UnknownEventTypeWarning(RunlensWarning):
@@ -98,14 +103,10 @@ def _tokens(value: FilterValue, what: str) -> list[str] | None:
         return None
     if isinstance(value, str):
         text = value
-    elif isinstance(value, (list, tuple, set, frozenset, pd.Index, pd.Series, np.ndarray)):
-        for item in value:
-            if not isinstance(item, str):
-                raise TypeError(f"{what} filter values must be strings, got {item!r}")
-        items = sorted(value) if isinstance(value, (set, frozenset)) else value
-        text = ",".join(items)  # a list means what its comma-joined string means
+    elif isinstance(value, _LISTS):
+        text = ",".join(_strings(value, what))  # a list means what its comma-joined string means
     else:
-        raise TypeError(
+        raise InvalidFilter(
             f"{what} filter must be a comma-separated string or a list of strings, "
             f"not {type(value).__name__}"
         )
@@ -122,6 +123,14 @@ def _tokens(value: FilterValue, what: str) -> list[str] | None:
             f"separated by commas (e.g. {'STEP_START,STEP_SUCCESS' if what == 'type' else 'WARNING,ERROR'})"
         )
     return tokens
+
+
+def _strings(values: Any, what: str) -> list[str]:
+    """A list-like filter value as a list of its strings (sets sorted, for a stable order)."""
+    for item in values:
+        if not isinstance(item, str):
+            raise InvalidFilter(f"{what} filter values must be strings, got {item!r}")
+    return sorted(values) if isinstance(values, (set, frozenset)) else list(values)
 
 
 def parse_types(types: FilterValue) -> list[str] | None:
@@ -143,9 +152,8 @@ def parse_types(types: FilterValue) -> list[str] | None:
     Raises
     ------
     InvalidFilter
-        ``types`` is given but holds no name (only commas and spaces).
-    TypeError
-        ``types`` is neither a string nor a list of strings.
+        ``types`` is given but holds no name (only commas and spaces), or is neither a
+        string nor a list of strings.
 
     Examples
     --------
@@ -200,6 +208,61 @@ def parse_levels(levels: FilterValue) -> list[str] | None:
             f"valid levels: {', '.join(LEVELS)}"
         )
     return names
+
+
+def parse_steps(steps: FilterValue) -> list[str] | None:
+    """The step substrings that ``--step`` values ask for: split on commas, stripped.
+
+    :func:`filter_events` takes a ``step`` string literally, as the seed does; this is
+    what the CLI makes of its ``--step`` values first, the way ``--type`` values are
+    split and stripped: a shell's stray space (``--step " flaky "``) or a repeated
+    option (``--step a --step b`` = ``--step a,b``) then mean what the user meant.
+    Dagster step keys hold no commas and no spaces, so nothing a key could contain is
+    lost. Case is kept (the match ignores it anyway).
+
+    Parameters
+    ----------
+    steps : str, list of str or None
+
+    Returns
+    -------
+    list of str or None
+        The non-empty, stripped, de-duplicated substrings in the order given, for
+        ``filter_events(step=...)``; None when ``steps`` means "no filter" (``None``,
+        ``""``, ``[]``).
+
+    Raises
+    ------
+    InvalidFilter
+        ``steps`` is given but holds no substring (only commas and spaces), or is
+        neither a string nor a list of strings.
+
+    Examples
+    --------
+    >>> parse_steps([" flaky ", "extract_a,load"])
+    ['flaky', 'extract_a', 'load']
+    """
+    if steps is None:
+        return None
+    if isinstance(steps, str):
+        text = steps
+    elif isinstance(steps, _LISTS):
+        text = ",".join(_strings(steps, "step"))
+    else:
+        raise InvalidFilter(f"step filter must be a string or a list of strings, not {type(steps).__name__}")
+    if not text:
+        return None
+    out: list[str] = []
+    for part in text.split(","):
+        needle = part.strip()
+        if needle and needle not in out:
+            out.append(needle)
+    if not out:
+        raise InvalidFilter(
+            f"the step filter {steps!r} names no step: give one or more step keys or parts "
+            "of them, separated by commas (e.g. extract,load)"
+        )
+    return out
 
 
 def unknown_types(names: Iterable[str] | None) -> list[tuple[str, list[str]]]:
@@ -296,21 +359,26 @@ class _UpperIn(_Test):
 
 class _Contains(_Test):
     # The seed: ``step_key and needle in step_key.lower()``, Python's str.lower on
-    # both sides; the needle is non-empty, so "" never matches.
-    __slots__ = ("needle",)
+    # both sides, for any of the needles; needles are non-empty, so "" never matches.
+    __slots__ = ("needles",)
 
-    def __init__(self, needle: str) -> None:
-        super().__init__(("contains", needle))
-        self.needle = needle
+    def __init__(self, *needles: str) -> None:
+        super().__init__(("contains", needles))
+        self.needles = needles
 
     def python(self, values: list) -> list[bool]:
-        needle = self.needle
-        return [isinstance(v, str) and needle in v.lower() for v in values]
+        needles = self.needles
+        return [isinstance(v, str) and any(n in v.lower() for n in needles) for v in values]
 
     def arrow(self, strings: Any) -> Any:
         import pyarrow.compute as pc
 
-        return pc.match_substring(pc.ascii_lower(strings), self.needle)  # literal, not a regex
+        lowered = pc.ascii_lower(strings)
+        hits = None
+        for needle in self.needles:  # literal, not a regex
+            found = pc.match_substring(lowered, needle)
+            hits = found if hits is None else pc.or_(hits, found)
+        return hits
 
 
 def _hits(values: list, test: _Test) -> np.ndarray:
@@ -468,11 +536,15 @@ def _selection(categories: pd.Index, test: _Test) -> _Selection:
     return selection
 
 
+def _missing_column(name: str) -> InvalidArgument:
+    return InvalidArgument(f"the events frame has no {name!r} column (see runlens.frames)")
+
+
 def _column(events: pd.DataFrame, name: str) -> pd.Series:
     try:
         return events[name]
     except KeyError:
-        raise KeyError(f"the events frame has no {name!r} column (see runlens.frames)") from None
+        raise _missing_column(name) from None
 
 
 def _column_values(events: pd.DataFrame, name: str) -> Any:
@@ -485,7 +557,7 @@ def _column_values(events: pd.DataFrame, name: str) -> Any:
     try:
         loc = events.columns.get_loc(name)
     except KeyError:
-        raise KeyError(f"the events frame has no {name!r} column (see runlens.frames)") from None
+        raise _missing_column(name) from None
     get = getattr(events, "_get_column_array", None)
     if get is not None and isinstance(loc, int):
         return get(loc)
@@ -518,29 +590,33 @@ def _plan(types: FilterValue, step: Any, levels: FilterValue) -> _Plan:
 
 
 # The same filter strings come back call after call (a CLI invocation, a notebook
-# cell, a page-by-page fetch): their parsing is kept. Only str/None arguments are
-# cached (lists are not hashable); an argument that raises is not cached.
+# cell, a page-by-page fetch): their parsing is kept. Only str, tuple-of-str and None
+# arguments are cached (lists are not hashable); an argument that raises is not cached.
 _cached_plan = functools.lru_cache(maxsize=256)(_plan)
 
 
+def _hashable(value: Any) -> bool:
+    # None, a str, or a tuple of str (what click's repeated options give).
+    kind = type(value)
+    return value is None or kind is str or (kind is tuple and all(type(v) is str for v in value))
+
+
 def _filters(types: FilterValue, step: Any, levels: FilterValue) -> _Plan:
-    if (
-        (types is None or type(types) is str)
-        and (step is None or type(step) is str)
-        and (levels is None or type(levels) is str)
-    ):
+    if _hashable(types) and _hashable(step) and _hashable(levels):
         return _cached_plan(types, step, levels)
     return _plan(types, step, levels)
 
 
-def _tests(names: list[str] | None, step: str | None, levels: list[str] | None) -> list[tuple[str, _Test]]:
+def _tests(
+    names: list[str] | None, step: tuple[str, ...] | None, levels: list[str] | None
+) -> list[tuple[str, _Test]]:
     tests: list[tuple[str, _Test]] = []
     if names is not None:
         tests.append(("event_type", _UpperIn(frozenset(t for name in names for t in twins(name)))))
     if levels is not None:
         tests.append(("level", _UpperIn(frozenset(levels))))
     if step:
-        tests.append(("step_key", _Contains(step.lower())))
+        tests.append(("step_key", _Contains(*dict.fromkeys(s.lower() for s in step))))
     return tests
 
 
@@ -570,16 +646,19 @@ def _matches(
     return None, positions
 
 
-def _check_step(step: Any) -> str | None:
-    if step is not None and not isinstance(step, str):
-        raise TypeError(f"step filter must be a string, not {type(step).__name__}")
-    return step or None  # None and "" mean no filter; " " is a real (literal) filter
+def _check_step(step: Any) -> tuple[str, ...] | None:
+    """The step filter as a tuple of literal substrings; None for no filter."""
+    if step is None or isinstance(step, str):
+        return (step,) if step else None  # None and "" mean no filter; " " is a real (literal) filter
+    if isinstance(step, _LISTS):
+        return tuple(s for s in _strings(step, "step") if s) or None
+    raise InvalidFilter(f"step filter must be a string or a list of strings, not {type(step).__name__}")
 
 
 def event_mask(
     events: pd.DataFrame,
     types: FilterValue = None,
-    step: str | None = None,
+    step: FilterValue = None,
     levels: FilterValue = None,
     *,
     warn: bool = True,
@@ -592,8 +671,8 @@ def event_mask(
         An events frame (see :mod:`runlens.frames`).
     types : str, list of str or None
         Event type names, comma-separated or as a list; see the module docstring.
-    step : str or None
-        Case-insensitive literal substring of the step key.
+    step : str, list of str or None
+        Case-insensitive literal substring of the step key, or a list of them (any).
     levels : str, list of str or None
         Level names, comma-separated or as a list.
     warn : bool, default True
@@ -651,8 +730,10 @@ def _warn_unknown(unknown: list[tuple[str, list[str]]], events: pd.DataFrame) ->
 def filter_events(
     events: pd.DataFrame,
     types: FilterValue = None,
-    step: str | None = None,
+    step: FilterValue = None,
     levels: FilterValue = None,
+    *,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """The events that match every given filter, in storage order.
 
@@ -664,12 +745,16 @@ def filter_events(
         Event type names, comma-separated (``"STEP_START, step_success"``) or as a list;
         stripped, case-insensitive, exact; ``RUN_X`` also matches ``PIPELINE_X`` and
         the other way round. Log lines (no event type) never match.
-    step : str or None
+    step : str, list of str or None
         Case-insensitive literal substring of the step key (``"extract_a"`` matches
-        ``"extract_ab"``; ``"process[emea]"`` is not a regex). Events without a step
-        key never match.
+        ``"extract_ab"``; ``"process[emea]"`` is not a regex), or a list of them: a row
+        matches if its step key contains any. Events without a step key never match.
     levels : str, list of str or None
         Level names, comma-separated or as a list; case-insensitive, exact.
+    warn : bool, default True
+        Emit the :class:`UnknownEventTypeWarning` below. A caller that filters one
+        fetch page by page warns once up front and passes False for the pages, so a
+        typo is reported once, even with warnings set to "always".
 
     Returns
     -------
@@ -681,8 +766,10 @@ def filter_events(
     Raises
     ------
     InvalidFilter
-        ``types`` or ``levels`` is given but holds no name (``" , "``), or a level name
-        is unknown.
+        ``types`` or ``levels`` is given but holds no name (``" , "``), a level name
+        is unknown, or a filter is neither a string nor a list of strings.
+    InvalidArgument
+        ``events`` lacks a column a given filter reads.
 
     Warns
     -----
@@ -708,7 +795,7 @@ def filter_events(
     ['hello']
     """
     unknown, tests = _filters(types, step, levels)
-    if unknown:
+    if unknown and warn:
         _warn_unknown(unknown, events)
     if not tests:
         return events.copy(deep=False)

@@ -1,31 +1,32 @@
 """Text and JSON renderings of runs and events, as the CLI prints them.
 
-The shapes follow the seed spec: ``run get`` prints ``Run ID:``/``Status:``/... lines or a
-JSON object with ``id, status, created_at, started_at, ended_at, pipeline_name, mode``;
-``run-events get`` prints a TIMESTAMP/TYPE/STEP_KEY/MESSAGE table or
-``{"run_id", "events": [{runId, message, timestamp, level, stepKey, eventType}], "count"}``.
-Times are ISO 8601 in UTC, never the raw epoch numbers Dagster sends.
+The JSON shapes follow the seed spec: ``run get`` gives an object with ``id, status,
+created_at, started_at, ended_at, pipeline_name, mode`` (and more); ``run-events get``
+gives ``{"run_id", "events": [{runId, message, timestamp, level, stepKey, eventType}],
+"count", "has_more"}``. Times are :func:`runlens.text.iso_utc` text, durations
+:func:`runlens.text.duration_text`, never the raw epoch numbers Dagster sends.
+
+Text tables fit their columns to the values shown. Given a terminal ``width``, a table
+cuts messages to fit it and, when even the fixed columns leave too little room, puts
+each message on a line of its own; with ``width=None`` (``--wide``, or stdout is not a
+terminal) every message is shown whole, one event per line.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .models import Run
+from .text import MISSING, duration_text, iso_utc, without_class_prefix
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MESSAGE_WIDTH = 50
-
-
-def iso(value: datetime | None, *, timespec: str = "milliseconds") -> str | None:
-    """An aware datetime as ISO 8601 UTC with a ``Z`` (``2026-11-26T04:26:30.783Z``)."""
-    if value is None:
-        return None
-    return value.isoformat(timespec=timespec).replace("+00:00", "Z")
+#: Below this many characters left for the message, a table row is split in two lines.
+MIN_MESSAGE_WIDTH = 24
+#: Indent of the second line of a split row.
+INDENT = "  "
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
@@ -33,13 +34,13 @@ def run_to_dict(run: Run) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": run.id,
         "status": str(run.status),
-        "created_at": iso(run.created_at),
-        "started_at": iso(run.started_at),
-        "ended_at": iso(run.ended_at),
+        "created_at": iso_utc(run.created_at, missing=None),
+        "started_at": iso_utc(run.started_at, missing=None),
+        "ended_at": iso_utc(run.ended_at, missing=None),
         "pipeline_name": run.pipeline_name,
         "mode": run.mode,
         "job_name": run.job_name,
-        "updated_at": iso(run.updated_at),
+        "updated_at": iso_utc(run.updated_at, missing=None),
         "duration_seconds": run.duration.total_seconds() if run.duration is not None else None,
         "root_run_id": run.root_run_id,
         "parent_run_id": run.parent_run_id,
@@ -56,20 +57,24 @@ def run_to_dict(run: Run) -> dict[str, Any]:
 
 
 def format_run(run: Run, *, as_json: bool = False) -> str:
-    """Render a run as the seed's lines, or as JSON."""
+    """Render a run as ``Key: value`` lines, or as JSON.
+
+    The text names the job (``Job:``), not the legacy ``Pipeline:``/``Mode: default``
+    of the seed: Dagster has had jobs, not pipelines and modes, since 0.13. The JSON
+    keeps the seed's ``pipeline_name`` and ``mode`` for scripts written against it.
+    """
     if as_json:
         return json.dumps(run_to_dict(run), indent=2, ensure_ascii=False)
-    lines = [f"Run ID: {run.id}", f"Status: {run.status}", f"Created: {iso(run.created_at)}"]
+    lines = [f"Run ID: {run.id}", f"Status: {run.status}"]
+    if run.job_name or run.pipeline_name:
+        lines.append(f"Job: {run.job_name or run.pipeline_name}")
+    lines.append(f"Created: {iso_utc(run.created_at)}")
     if run.started_at:
-        lines.append(f"Started: {iso(run.started_at)}")
+        lines.append(f"Started: {iso_utc(run.started_at)}")
     if run.ended_at:
-        lines.append(f"Ended: {iso(run.ended_at)}")
+        lines.append(f"Ended: {iso_utc(run.ended_at)}")
     if run.duration is not None:
-        lines.append(f"Duration: {run.duration.total_seconds():.3f} s")
-    if run.pipeline_name:
-        lines.append(f"Pipeline: {run.pipeline_name}")
-    if run.mode:
-        lines.append(f"Mode: {run.mode}")
+        lines.append(f"Duration: {duration_text(run.duration)}")
     if run.stats is not None:
         lines.append(f"Steps: {run.stats.steps_succeeded} succeeded, {run.stats.steps_failed} failed")
     if run.tags:
@@ -77,61 +82,159 @@ def format_run(run: Run, *, as_json: bool = False) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------- runs
+
+
+def runs_to_records(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """A runs frame (:func:`runlens.frames.runs_frame`) as ``run list``'s JSON records."""
+    import pandas as pd
+
+    return [
+        {
+            "id": r.run_id,
+            "job_name": None if pd.isna(r.job_name) else r.job_name,
+            "status": str(r.status),
+            "created_at": iso_utc(r.created, missing=None),
+            "duration_seconds": None if pd.isna(r.duration) else r.duration.total_seconds(),
+        }
+        for r in runs.itertuples()
+    ]
+
+
+def format_runs_json(runs: pd.DataFrame) -> str:
+    """``{"runs": [...], "count": N}`` for ``run list --json``."""
+    records = runs_to_records(runs)
+    return json.dumps({"runs": records, "count": len(records)}, indent=2, ensure_ascii=False)
+
+
+def format_runs_table(runs: pd.DataFrame, *, width: int | None = None) -> str:
+    """One line per run (RUN_ID, JOB, STATUS, CREATED, DURATION), columns fitted to the values.
+
+    When a line would not fit in `width`, each run takes two: the id and status, then
+    the job, creation time and duration indented below.
+    """
+    records = runs_to_records(runs)
+    if not records:
+        return "No runs found"
+    rows = [
+        (r["id"], r["job_name"] or "", r["status"], r["created_at"] or MISSING, duration_text(r["duration_seconds"]))
+        for r in records
+    ]
+    header = ("RUN_ID", "JOB", "STATUS", "CREATED", "DURATION")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    if width is None or sum(widths) + len(widths) - 1 <= width:
+        return "\n".join(_aligned(line, widths) for line in [header, *rows])
+    # Too narrow: two lines per run. Run ids stay whole (they are what a user copies);
+    # a long job name is what gets cut.
+    lines = [_aligned(header[:3:2], widths[:3:2]), INDENT + " · ".join(header[1:4:2] + header[4:])]
+    for run_id, job, status, created, duration in rows:
+        lines.append(f"{run_id:<{widths[0]}} {status}")
+        rest = f" · {created} · {duration}"
+        lines.append(INDENT + _cut(job or MISSING, width - len(INDENT) - len(rest)) + rest)
+    return "\n".join(lines)
+
+
+def _aligned(values: tuple | list, widths: list[int]) -> str:
+    return " ".join(f"{v:<{w}}" for v, w in zip(values, widths, strict=True)).rstrip()
+
+
+# ---------------------------------------------------------------------------- events
+
+
 def _one_line(text: str) -> str:
     # One event, one row: control characters would break the table.
     return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
 
 
-def _cut(text: str, width: int = MESSAGE_WIDTH) -> str:
-    return text[: width - 3] + "..." if len(text) > width else text
+def _cut(text: str, width: int) -> str:
+    return text[: max(0, width - 3)] + "..." if len(text) > width else text
 
 
-def format_events_table(events: pd.DataFrame, run_id: str) -> str:
-    """The seed's table, one line per event, columns widened to fit long values."""
+def _texts(events: pd.DataFrame, name: str) -> list[str]:
+    series = events[name].astype(object)
+    return series.where(series.notna(), "").tolist()
+
+
+def format_events_table(events: pd.DataFrame, run_id: str, *, width: int | None = None) -> str:
+    """One line per event: TIMESTAMP, LEVEL, TYPE, STEP_KEY, MESSAGE, then the errors.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An events frame.
+    run_id : str
+    width : int, optional
+        The terminal's width: messages are cut to fit it (``...``), and when the other
+        columns leave fewer than :data:`MIN_MESSAGE_WIDTH` characters, each message goes
+        on its own indented line after its step key. None (``--wide``, or output to a
+        pipe or file): whole messages, one event per line.
+    """
     if len(events) == 0:
         return f"No events found for run {run_id}"
-    times = events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S").tolist()
-    types = events["event_type"].astype(object).where(events["event_type"].notna(), "").tolist()
-    steps = events["step_key"].astype(object).where(events["step_key"].notna(), "").tolist()
-    messages = [_cut(_one_line(m)) for m in events["message"].fillna("").tolist()]
-    type_w = max(20, max(map(len, types)))
-    step_w = max(30, max(map(len, steps)))
-    header = f"{'TIMESTAMP':<20} {'TYPE':<{type_w}} {'STEP_KEY':<{step_w}} {'MESSAGE':<{MESSAGE_WIDTH}}"
-    lines = [f"Events for run {run_id}:", "", header, "-" * len(header)]
-    lines.extend(
-        f"{t:<20} {ty:<{type_w}} {s:<{step_w}} {m}".rstrip() for t, ty, s, m in zip(times, types, steps, messages)
-    )
+    times = [iso_utc(t) for t in events["timestamp"]]
+    levels, types, steps = _texts(events, "level"), _texts(events, "event_type"), _texts(events, "step_key")
+    messages = [_one_line(m) for m in _texts(events, "message")]
+    header = ("TIMESTAMP", "LEVEL", "TYPE", "STEP_KEY")
+    columns = (times, levels, types, steps)
+    widths = [max(len(h), *map(len, values)) for h, values in zip(header, columns, strict=True)]
+    fixed = sum(widths) + len(widths) - 1  # the columns before MESSAGE, with their spaces
+    room = None if width is None else width - fixed - 1
+    if room is None or room >= MIN_MESSAGE_WIDTH:
+        head = f"{_aligned(header, widths):<{fixed}} MESSAGE"
+        lines = [f"Events for run {run_id}:", "", head, "-" * min(len(head), width or len(head))]
+        for *fields, message in zip(*columns, messages, strict=True):
+            text = message if room is None else _cut(message, room)
+            lines.append(f"{_aligned(fields, widths):<{fixed}} {text}".rstrip())
+    else:
+        # Too narrow for a message column: each event takes two lines.
+        line_width = width - len(INDENT)
+        head = _aligned(header[:3], widths[:3])
+        lines = [f"Events for run {run_id}:", "", head, INDENT + "[STEP_KEY] MESSAGE", "-" * min(len(head), width)]
+        for time, level, type_, step, message in zip(*columns, messages, strict=True):
+            lines.append(_aligned((time, level, type_), widths[:3]))
+            lines.append(INDENT + _cut((f"[{step}] " if step else "") + message, line_width))
     lines.extend(["", f"Total events: {len(events)}"])
-    lines.extend(_error_lines(events))
+    lines.extend(_error_lines(events, width))
     return "\n".join(lines)
 
 
-def _without_class_prefix(message: str, error_class: object) -> str:
-    # Dagster's messages repeat the class, often fully qualified: "pkg.mod.Cls: text".
-    head, sep, rest = message.partition(": ")
-    if sep and isinstance(error_class, str) and head.rsplit(".", 1)[-1] == error_class:
-        return rest
-    return message
+def _error_lines(events: pd.DataFrame, width: int | None = None) -> list[str]:
+    """The errors carried by the listed events, with their cause chain, in full.
 
-
-def _error_lines(events: pd.DataFrame) -> list[str]:
-    """The errors carried by the listed events, with their cause chain, in full."""
+    In a terminal (`width`), long ones are wrapped under their indent, never cut.
+    """
     with_error = events[events["error_class"].notna() | events["error_message"].notna()]
     if len(with_error) == 0:
         return []
     lines = ["", "Errors:"]
+
+    def add(text: str, indent: str) -> None:
+        if width is None or len(indent) + len(text) <= width:
+            lines.append(indent + text)
+        else:
+            import textwrap
+
+            lines.extend(textwrap.wrap(text, max(20, width), initial_indent=indent,
+                                       subsequent_indent=indent + INDENT, break_on_hyphens=False))
+
     for row in with_error.itertuples():
         where = row.step_key if isinstance(row.step_key, str) else "run"
-        message = _one_line(_without_class_prefix(str(row.error_message or "").strip(), row.error_class))
-        lines.append(f"  [{where}] {row.error_class}: {message}")
+        message = _one_line(without_class_prefix(str(row.error_message or "").strip(), row.error_class))
+        add(f"[{where}] {row.error_class}: {message}", INDENT)
         if isinstance(row.error_cause, str):
-            lines.append(f"    caused by {_one_line(row.error_cause)}")
+            add(f"caused by {_one_line(row.error_cause)}", INDENT * 2)
     return lines
+
+
+def more_events_note(events: pd.DataFrame) -> str:
+    """What ``run-events get`` says on stderr when ``--limit`` cut the result."""
+    n = len(events)
+    return f"Showing {n} event{'' if n == 1 else 's'}; more match — raise --limit"
 
 
 def events_to_records(events: pd.DataFrame) -> list[dict[str, Any]]:
     """Events as the seed's JSON records (camelCase keys, ISO 8601 UTC timestamps)."""
-    times = events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    times = [iso_utc(t, missing=None) for t in events["timestamp"]]
 
     def column(name: str) -> list:
         series = events[name].astype(object)
@@ -140,16 +243,19 @@ def events_to_records(events: pd.DataFrame) -> list[dict[str, Any]]:
     return [
         {"runId": r, "message": m, "timestamp": t, "level": lv, "stepKey": s, "eventType": e}
         for r, m, t, lv, s, e in zip(
-            column("run_id"), column("message"), times.tolist(), column("level"), column("step_key"),
-            column("event_type"),
+            column("run_id"), column("message"), times, column("level"), column("step_key"),
+            column("event_type"), strict=True,
         )
     ]
 
 
-def format_events_json(events: pd.DataFrame, run_id: str) -> str:
-    """The seed's JSON document for a list of events."""
+def format_events_json(events: pd.DataFrame, run_id: str, *, has_more: bool = False) -> str:
+    """The seed's JSON document for a list of events, plus ``has_more``.
+
+    ``has_more`` is true when the limit cut the result: more events match.
+    """
     return json.dumps(
-        {"run_id": run_id, "events": events_to_records(events), "count": len(events)},
+        {"run_id": run_id, "events": events_to_records(events), "count": len(events), "has_more": has_more},
         indent=2,
         ensure_ascii=False,
     )

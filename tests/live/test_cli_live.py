@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 
+import runlens.cli as cli
 from runlens.cli import main
 from tests.seed_reference import _filter_events_by_step, seed_filter
 
@@ -82,6 +83,56 @@ def test_run_get_live(demo):
     result = CliRunner().invoke(main, ["run", "get", demo.runs["failing"], "--json", "--url", demo.base_url])
     doc = json.loads(result.stdout)
     assert doc["status"] == "FAILURE" and doc["pipeline_name"] == "failing_job" and doc["mode"] == "default"
+    text = CliRunner().invoke(main, ["run", "get", demo.runs["failing"], "--url", demo.base_url]).stdout
+    assert "Job: failing_job" in text and "Pipeline:" not in text and "Mode:" not in text
+    assert doc["created_at"] in text and doc["created_at"].endswith("Z")
+
+
+def test_repeated_steps_and_types_equal_the_seed_loops_ored(demo, raw):
+    # --step A --step B: an event matches if its key contains A or B (the seed's test, per value).
+    run_id = demo.runs["etl"]
+    types, steps = ["STEP_START", "step_success"], ["clean_", " JOIN_SALES "]
+    args = ["run-events", "get", run_id, "--json", "--limit", "100000", "--url", demo.base_url]
+    for t in types:
+        args += ["--type", t]
+    for st in steps:
+        args += ["--step", st]
+    doc = json.loads(CliRunner().invoke(main, args).stdout)
+    wanted = {id(e) for st in steps for e in seed_filter(raw["etl"], ",".join(types), st.strip())}
+    expected = [e for e in raw["etl"] if id(e) in wanted]
+    assert len(expected) > 2 and doc["events"] == [{**e, "timestamp": iso_ms(e["timestamp"])} for e in expected]
+    assert doc["has_more"] is False
+
+
+def test_has_more_says_whether_the_limit_cut_the_result(demo, raw):
+    run_id = demo.runs["etl"]
+    base = ["run-events", "get", run_id, "--url", demo.base_url]
+    from runlens.client import Client
+
+    if "has_more" not in Client(demo.base_url, progress=False).events(run_id, limit=1).attrs:
+        pytest.skip("Client.events does not set attrs['has_more'] yet (client.py, another branch)")
+    doc = json.loads(CliRunner().invoke(main, [*base, "--limit", "5", "--json"]).stdout)
+    assert doc["has_more"] is True and doc["count"] == 5 and len(raw["etl"]) > 5
+    text = CliRunner().invoke(main, [*base, "--limit", "5"])
+    assert text.stderr.strip() == "Showing 5 events; more match — raise --limit"
+    last = json.loads(CliRunner().invoke(main, [*base, "--type", "RUN_SUCCESS", "--limit", "1", "--json"]).stdout)
+    assert last["count"] == 1 and last["has_more"] is False
+
+
+def test_a_narrow_terminal_gets_no_overflowing_line(demo, monkeypatch):
+    monkeypatch.setattr(cli, "_terminal_width", lambda: 60)
+    for name in ("etl", "failing"):
+        out = CliRunner().invoke(main, ["run-events", "get", demo.runs[name], "--limit", "1000",
+                                        "--url", demo.base_url]).stdout
+        assert all(len(line) <= 60 for line in out.splitlines()), out
+    out = CliRunner().invoke(main, ["run", "list", "--url", demo.base_url]).stdout
+    assert all(len(line) <= 60 for line in out.splitlines()), out
+
+
+def test_json_usage_error_live(demo):
+    result = CliRunner().invoke(main, ["run-events", "get", demo.runs["etl"], "--limit", "0", "--json",
+                                       "--url", demo.base_url])
+    assert result.exit_code == 2 and json.loads(result.stderr)["code"] == "USAGE_ERROR"
 
 
 @pytest.mark.parametrize("args, code", [(["run", "get", "nope"], 3), (["run-events", "get", "nope"], 3),

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runlens.filters as filters_module
-from runlens.errors import InvalidFilter
+from runlens.errors import InvalidArgument, InvalidFilter
 from runlens.event_types import EVENT_TYPES, twins
 from runlens.filters import (
     UnknownEventTypeWarning,
@@ -29,6 +29,7 @@ from runlens.filters import (
     event_mask,
     filter_events,
     parse_levels,
+    parse_steps,
     parse_types,
     unknown_type_message,
     unknown_types,
@@ -169,13 +170,12 @@ def test_no_filter_returns_every_row(run, nothing):
     assert event_mask(run, types=nothing).all()
 
 
-def test_wrong_filter_types_raise_type_error(run):
-    with pytest.raises(TypeError):
-        filter_events(run, types=5)
-    with pytest.raises(TypeError):
-        filter_events(run, types=["STEP_START", None])
-    with pytest.raises(TypeError):
-        filter_events(run, step=3)
+def test_wrong_filter_types_raise_invalid_filter(run):
+    # A RunlensError (exit 2 in the CLI), not a bare TypeError (issue 13).
+    for bad in [{"types": 5}, {"types": ["STEP_START", None]}, {"step": 3}, {"step": ["a", None]},
+                {"levels": 1.5}]:
+        with pytest.raises(InvalidFilter, match="string"):
+            filter_events(run, **bad)
 
 
 # --------------------------------------------------------------------- unknown types
@@ -187,6 +187,13 @@ def test_unknown_type_warns_with_a_suggestion(run):
     assert len(record_) == 1
     assert "'STEP_SUCESS'" in str(record_[0].message)
     assert record_[0].filename == __file__  # points at the caller
+
+
+def test_warn_false_silences_the_unknown_type_warning(run):
+    # For a caller that warned once for a whole fetch (Client.events page by page).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert seqs(filter_events(run, types="STEP_SUCESS,STEP_START", warn=False)) == [1, 3, 5]
 
 
 def test_unknown_type_still_filters_the_known_ones(run):
@@ -233,6 +240,42 @@ def test_step_is_a_case_insensitive_substring(run):
     assert seqs(filter_events(run, step="extract_a")) == [1, 2, 3, 4, 8]
     assert seqs(filter_events(run, step="EXTRACT_AB")) == [3, 8]
     assert seqs(filter_events(run, step="ract")) == [1, 2, 3, 4, 8]
+
+
+def test_a_list_of_steps_matches_any_of_them(run):
+    # The CLI's repeated --step: an event matches if its key contains any value.
+    assert seqs(filter_events(run, step=["extract_ab", "EMEA"])) == [3, 5, 6, 7, 8]
+    assert seqs(filter_events(run, step=("extract_ab",))) == seqs(filter_events(run, step="extract_ab"))
+    assert seqs(filter_events(run, types="STEP_START", step=["nothing", "[emea]"])) == [5]
+    assert event_mask(run, step=["extract_ab", "emea"]).sum() == 5
+    assert seqs(filter_events(run, step=[" extract_ab "])) == []  # list values are literal too
+    pd.testing.assert_frame_equal(filter_events(run, step=["", ""]), run)  # no needle: no filter
+
+
+def test_a_list_of_steps_on_a_big_category_set_follows_the_seed():
+    # Over _VECTORIZE_AT categories the arrow kernels run: one OR per needle.
+    records, df = frame(*[("STEP_START", f"step_{i}") for i in range(400)], ("STEP_START", "ÉTAPE_9"))
+    needles = ["step_39", "É", "_12"]
+    expected = [r["seq"] for r in records if any(n.lower() in r["stepKey"].lower() for n in needles)]
+    assert len(expected) > 20 and seqs(filter_events(df, step=needles)) == expected
+
+
+def test_parse_steps_splits_strips_and_keeps_case():
+    assert parse_steps(None) is None and parse_steps("") is None and parse_steps(()) is None
+    assert parse_steps(" flaky ") == ["flaky"]
+    assert parse_steps(("Extract_A, load", "load", " x ")) == ["Extract_A", "load", "x"]
+    for bad in [" ", " , ", ("", " ")]:
+        with pytest.raises(InvalidFilter, match="names no step"):
+            parse_steps(bad)
+    with pytest.raises(InvalidFilter):
+        parse_steps(3)
+
+
+def test_tuples_from_repeated_options_are_cached_like_strings(run, monkeypatch):
+    calls = []
+    monkeypatch.setattr(filters_module, "_cached_plan", lambda *a: calls.append(a) or filters_module._plan(*a))
+    filter_events(run, types=("STEP_START",), step=("extract",), levels=("debug",))
+    assert calls  # went through the cache, not the uncached path
 
 
 def test_events_without_a_step_key_never_match(run):
@@ -402,7 +445,7 @@ def test_plain_non_categorical_columns_work_too(run):
 
 
 def test_a_missing_column_is_named(run):
-    with pytest.raises(KeyError, match="step_key"):
+    with pytest.raises(InvalidArgument, match="step_key"):
         filter_events(run.drop(columns="step_key"), step="x")
 
 
@@ -738,7 +781,7 @@ def test_parsed_filters_are_cached_but_still_validated_and_warned(run):
     for _ in range(2):  # an error is raised every time, not cached away
         with pytest.raises(InvalidFilter):
             filter_events(run, types=" , ")
-        with pytest.raises(TypeError):
+        with pytest.raises(InvalidFilter):
             filter_events(run, step=3)
     for _ in range(2):  # and so is the warning
         with pytest.warns(UnknownEventTypeWarning, match="STEP_SUCESS"):
@@ -749,7 +792,7 @@ def test_without_get_column_array_the_public_column_is_used(run, monkeypatch):
     expected = seqs(filter_events(run, types="STEP_START,STEP_FAILURE", step="[emea]", levels="debug,error"))
     monkeypatch.delattr(pd.DataFrame, "_get_column_array")
     assert seqs(filter_events(run, types="STEP_START,STEP_FAILURE", step="[emea]", levels="debug,error")) == expected
-    with pytest.raises(KeyError, match="step_key"):
+    with pytest.raises(InvalidArgument, match="step_key"):
         filter_events(run.drop(columns="step_key"), step="x")
 
 
