@@ -741,8 +741,14 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
 
 def _one_run(events: pd.DataFrame, run: Any) -> tuple[pd.DataFrame, str | None]:
     """The rows of the one run to summarise, and its id."""
-    run_ids = list(pd.unique(events["run_id"].dropna()))
+    run_ids = [str(r) for r in pd.unique(events["run_id"].dropna())]
     if run is not None:
+        if not isinstance(getattr(run, "id", None), str):
+            raise InvalidArgument(f"run_summary() takes run= as a runlens Run (Client.run(run_id)); "
+                                  f"got a {type(run).__name__}")
+        if run_ids and run.id not in run_ids:
+            raise InvalidArgument(f"run_summary(): the events frame holds no event of run {run.id!r} "
+                                  f"(it holds {', '.join(map(repr, run_ids[:3]))}{', …' if len(run_ids) > 3 else ''})")
         return (events[events["run_id"] == run.id] if len(run_ids) > 1 else events), run.id
     if len(run_ids) > 1:
         raise InvalidArgument(f"run_summary() takes one run; this frame holds {len(run_ids)}: pass run= "

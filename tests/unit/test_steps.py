@@ -617,6 +617,10 @@ def test_run_summary_prefers_the_run_model():
     assert summary.n_events == len(etl_run().records)
     with pytest.raises(InvalidArgument, match="one run"):
         run_summary(frame)
+    with pytest.raises(InvalidArgument, match="no event of run 'run-z'"):
+        run_summary(frame, Run(id="run-z", status="SUCCESS", jobName="etl_job", creationTime=T0 / 1000))
+    with pytest.raises(InvalidArgument, match="takes run= as a runlens Run"):
+        run_summary(frame, {"id": "run-a"})
 
 
 def test_run_summary_of_an_empty_frame():
