@@ -467,8 +467,6 @@ def _failures(events: pd.DataFrame, ev: _Columns, life: _Lifecycle, replay: _Rep
 def _abandoned_steps(events: pd.DataFrame, ev: _Columns) -> dict[tuple[int, str], int]:
     """Pass 5: steps Dagster did not run because an upstream failed, from the ERROR log
     lines "Dependencies for step X ...": ``{(run code, step key): time of the line}``."""
-    if "level" not in events.columns or "message" not in events.columns:
-        return {}
     levels, level_cats = arr.codes(events["level"])
     if "ERROR" not in level_cats:
         return {}
