@@ -20,14 +20,19 @@ Dagster's own ``Run.stepStats`` is a replay of the step's events in storage orde
 
 :func:`step_durations` follows the same rules, so its ``start``, ``end``, ``status`` and
 ``attempts`` agree with ``stepStats`` (times to the millisecond), and adds the abandoned
-steps as SKIPPED rows. Order is always *storage* order (the ``seq`` column), never
-timestamp order: parallel steps interleave with inversions of tens of milliseconds.
+steps as SKIPPED rows. Two deliberate differences: a step interrupted by the run's
+cancellation is CANCELED (Dagster says FAILURE, with a ``DagsterExecutionInterruptedError``),
+and so is a step still open when the run was canceled (Dagster says IN_PROGRESS forever).
+Order is always *storage* order (the ``seq`` column), never timestamp order: parallel
+steps interleave with inversions of tens of milliseconds.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+import sys
+import warnings
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, NamedTuple
@@ -35,9 +40,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from . import _step_arrays as arr
+from ._step_arrays import NAT, NEVER
+from .errors import InvalidArgument, RunlensWarning
 from .event_types import twins
-from .frames import STEP_COLUMNS, STEP_STATUS_DTYPE
-from .vocabulary import STEP_STATUSES
+from .frames import STEP_COLUMNS, STEP_STATUS_DTYPE, require_kind
+from .text import MISSING, duration_text, iso_utc, without_class_prefix
+from .vocabulary import STEP_STATUSES, TERMINAL_STATUSES
 
 __all__ = [
     "STEP_COLUMNS",
@@ -74,116 +83,45 @@ _STATUS_OF = {
 _ABANDONED = re.compile(r"^Dependencies for step (\S+) (?:failed|were not executed): ")
 _ABANDONED_PREFIX = "Dependencies for step "
 
-NAT = np.iinfo(np.int64).min  # what datetime64/timedelta64 NaT is, as int64
-_NEVER = np.iinfo(np.int64).max
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (-1 for NA) and categories of a column, categorical or not."""
-    if not isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.astype("category")
-    return series.cat.codes.to_numpy().astype(np.int64), series.cat.categories
-
-
-def _millis(series: pd.Series) -> np.ndarray:
-    """Epoch milliseconds as int64 (NaT → :data:`NAT`), without per-row objects."""
-    if not isinstance(series.dtype, pd.DatetimeTZDtype) and series.dtype.kind != "M":
-        series = pd.to_datetime(series, utc=True)
-    if getattr(series.dtype, "unit", "ms") != "ms":
-        series = series.dt.as_unit("ms")
-    return np.asarray(series.array.asi8, dtype=np.int64)
-
-
-def _ffill(values: np.ndarray, valid: np.ndarray, seg_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Carry ``values[valid]`` forward, never across a row where ``seg_start`` is True."""
-    n = len(values)
-    if n == 0:
-        return values.copy(), valid.copy()
-    pos = np.arange(n)
-    src = np.maximum.accumulate(np.where(valid | seg_start, pos, 0))
-    has = valid[src]
-    return np.where(has, values[src], NAT), has
-
-
-def _edges(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First/last-row masks of the runs of equal values in a sorted group array."""
-    if len(g) == 0:
-        return np.zeros(0, bool), np.zeros(0, bool)
-    change = g[1:] != g[:-1]
-    return np.r_[True, change], np.r_[change, True]
-
-
-def _first(g: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int, *, last: bool = False,
-           fill: Any = NAT) -> np.ndarray:
-    """Per group (``g`` sorted), the value at the first (or last) row where ``mask`` holds."""
-    out = np.full(n, fill, dtype=values.dtype)
-    sel = np.flatnonzero(mask)
-    if sel.size:
-        first, final = _edges(g[sel])
-        pick = sel[final if last else first]
-        out[g[pick]] = values[pick]
-    return out
-
-
-def _sum(g: np.ndarray, delta: np.ndarray, valid: np.ndarray, n: int, *, empty: int = NAT) -> np.ndarray:
-    """Per-group sum of ``delta[valid]`` in ms; ``empty`` where a group has no valid row."""
-    total = np.bincount(g[valid], weights=delta[valid].astype(np.float64), minlength=n)
-    count = np.bincount(g[valid], minlength=n)
-    return np.where(count > 0, np.rint(total).astype(np.int64), empty)
-
-
-def _spans(g: np.ndarray, t: np.ndarray, opens: np.ndarray, closes: np.ndarray, *,
-           lone_close: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pair openers with the next closer of the same group (rows sorted by group, storage order).
-
-    A closer pairs with the latest opener since the group's previous closer. Returns
-    ``(group, start, end, closed)`` per span, in order; a trailing opener with no closer
-    gives an open span (``end`` NAT, ``closed`` False). ``lone_close``: a closer with no
-    opener makes a zero-length span (Dagster's rule for attempts) instead of being dropped.
-    """
-    rows = np.flatnonzero(opens | closes)
-    rg, rt, ro, rc = g[rows], t[rows], opens[rows], closes[rows]
-    first, last = _edges(rg)
-    seg_start = (first | np.r_[False, rc[:-1]]) if len(rg) else first
-    open_t, has_open = _ffill(rt, ro & (rt != NAT), seg_start)
-    if lone_close:
-        start = np.where(has_open, open_t, rt)
-        keep_closed = rc
-    else:
-        start = open_t
-        keep_closed = rc & has_open
-    trailing = last & ~rc & has_open
-    take = keep_closed | trailing
-    end = np.where(rc, rt, NAT)
-    return rg[take], start[take], end[take], rc[take]
-
-
-def _diff(end: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``end - start`` in ms and where both are known (no arithmetic on NAT)."""
-    ok = (end != NAT) & (start != NAT)
-    return np.where(ok, end, 0) - np.where(ok, start, 0), ok
-
-
-def _timestamps(ms: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(np.asarray(ms, dtype=np.int64).view("datetime64[ms]")).tz_localize("UTC")
-
-
-def _span_lists(n: int, g: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[list[tuple]]:
-    """Per group, the list of ``(start, end)`` Timestamp pairs (end None while open)."""
-    out: list[list[tuple]] = [[] for _ in range(n)]
-    starts = _timestamps(start).tolist()
-    ends = [None if e == NAT else ts for e, ts in zip(end.tolist(), _timestamps(end).tolist(), strict=True)]
-    for group, s, e in zip(g.tolist(), starts, ends, strict=True):
-        out[group].append((s, e))
-    return out
-
-
 # Dagster wraps every exception raised in op code in this class; the op's own exception is
 # its cause. Dagster's messages also repeat the class: "ValueError: invoice 2 has no currency".
 _WRAPPER = "DagsterExecutionStepExecutionError"
+# What a step fails with when its run is canceled under it (execute_plan.py catches both
+# and emits STEP_FAILURE with ErrorSource.INTERRUPT).
+_INTERRUPTS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})
+# A frame of a Python traceback: the last one in the user's stack is where it failed.
+# Warnings point at the user's line: the first frame outside this package.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_FRAME_LINE = re.compile(r'File "[^"\n]*", line \d+(?:, in [^\n]+)?')
+
+
+def _outside_runlens() -> int:
+    """The ``stacklevel`` of the first caller outside runlens, for the caller of this."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_if_partial(events: pd.DataFrame, func: str) -> None:
+    """Warn when ``attrs`` say the frame is not the whole run (a limit or a filter)."""
+    why = []
+    if events.attrs.get("complete") is False:
+        why.append("incomplete (a limit stopped the fetch before the run's last event)")
+    if events.attrs.get("filtered") is True:
+        why.append("filtered (it holds only some event types or steps)")
+    if why:
+        warnings.warn(
+            f"{func}(): this events frame is {' and '.join(why)}, so statuses, attempts and times may be "
+            "wrong (a finished run can look in progress, a retried step like one attempt). Fetch the whole "
+            "run with client.events(run_id): no limit, no types/steps filters.",
+            RunlensWarning,
+            stacklevel=_outside_runlens(),
+        )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _user_error(row: pd.Series) -> tuple[str | None, str | None]:
@@ -196,23 +134,16 @@ def _user_error(row: pd.Series) -> tuple[str | None, str | None]:
         if sep:
             cls, message = inner, text
     if message and cls:
-        message = re.sub(rf"^(?:[\w.]+\.)?{re.escape(cls)}: ", "", message, count=1)
+        message = without_class_prefix(message, cls)
     return cls, message.strip() if message else message
 
 
-def _empty_steps() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series([], dtype=d) for c, d in STEP_COLUMNS.items()})
-    frame["status"] = frame["status"].astype(STEP_STATUS_DTYPE)
-    return frame
-
-
-def _check_events(events: pd.DataFrame, needed: Sequence[str]) -> None:
-    missing = [c for c in needed if c not in events.columns]
-    if missing:
-        raise ValueError(
-            f"not an events frame: missing column(s) {missing}; build one with "
-            "runlens.frames.events_frame() or Client.events()"
-        )
+def _is_interrupt(row: pd.Series) -> bool:
+    """Whether an error event is Dagster interrupting the step (cancellation, Ctrl-C)."""
+    if _str_or_none(row.get("error_class")) in _INTERRUPTS:
+        return True
+    cause = _str_or_none(row.get("error_cause")) or ""
+    return any(link.partition(":")[0].rsplit(".", 1)[-1] in _INTERRUPTS for link in cause.split(" <- ") if link)
 
 
 # --------------------------------------------------------------------------- step_durations
@@ -225,8 +156,9 @@ def step_durations(events: pd.DataFrame) -> pd.DataFrame:
     ----------
     events : pandas.DataFrame
         An events frame (:func:`runlens.frames.events_frame`), of one run or several
-        (``Client.events_many``). Row order does not matter: storage order is read from
-        ``seq`` within each run.
+        (``Client.events_many``, :func:`runlens.frames.concat_events` or a plain
+        ``pd.concat``). Row order does not matter: storage order is read from ``seq``
+        within each run.
 
     Returns
     -------
@@ -236,10 +168,13 @@ def step_durations(events: pd.DataFrame) -> pd.DataFrame:
         ``run_id``, ``step_key``
             the step (``process[emea]`` for a dynamic one).
         ``status``
-            SUCCESS, FAILURE, IN_PROGRESS or SKIPPED (categorical). SKIPPED covers
-            STEP_SKIPPED events and the steps Dagster abandons after an upstream failure
-            (no event, only a "Dependencies for step ... Not executing." ERROR log line):
-            those have ``start``/``end`` NaT and 0 attempts.
+            SUCCESS, FAILURE, IN_PROGRESS, SKIPPED or CANCELED (categorical). SKIPPED
+            covers STEP_SKIPPED events and the steps Dagster abandons after an upstream
+            failure (no event, only a "Dependencies for step ... Not executing." ERROR log
+            line): those have ``start``/``end`` NaT and 0 attempts. CANCELED is a step
+            interrupted by its run's cancellation (Dagster records a STEP_FAILURE with
+            ``DagsterExecutionInterruptedError``: ``end`` is its time) or still open when the
+            run was canceled (``end`` NaT); it has no error.
         ``start``, ``end``
             first STEP_START; last STEP_SUCCESS/FAILURE/SKIPPED (NaT while running).
             Equal to Dagster's ``stepStats`` times.
@@ -251,11 +186,15 @@ def step_durations(events: pd.DataFrame) -> pd.DataFrame:
         ``attempt_time``
             time inside finished attempts.
         ``retry_wait``
-            time between attempts (an attempt's end to the next one's start); 0 without
-            retries.
+            time between attempts (an attempt's end to the next one's start) *minus* the
+            new worker process's start-up inside it: the retry policy's delay, queueing and
+            the new process's set-up after it started. 0 without retries. For a finished
+            step, ``attempt_time + retry_wait + (worker start-up of the retries, i.e.
+            worker_spans[1:])`` equals ``duration``.
         ``worker_startup``
             STEP_WORKER_STARTING → STEP_WORKER_STARTED, summed over attempts (each retry
-            starts a new process); it lies *before* ``start``. NaT without such events
+            starts a new process). The first attempt's lies *before* ``start``; a retry's
+            lies between attempts, outside ``retry_wait``. NaT without such events
             (in-process executor).
         ``resource_init``
             RESOURCE_INIT_STARTED → RESOURCE_INIT_SUCCESS/FAILURE, summed; NaT if none.
@@ -285,215 +224,348 @@ def step_durations(events: pd.DataFrame) -> pd.DataFrame:
         each run id to its RUN_START time, its RUN_SUCCESS/FAILURE/CANCELED time (None
         when absent) and its last event's time.
 
+    Raises
+    ------
+    InvalidArgument
+        `events` is not an events frame.
+
+    Warns
+    -----
+    RunlensWarning
+        ``events.attrs`` say the frame is incomplete (a ``limit``) or filtered.
+
+    Notes
+    -----
+    Vectorized in passes (:func:`_lifecycle_rows` → :func:`_replay` → :func:`_overheads`
+    → :func:`_failures` → :func:`_abandoned_steps` → :func:`_assemble`). The plain-loop
+    oracle it is tested against, event by event as Dagster's own replay, is
+    ``reference_step_stats`` / ``reference_overheads`` in ``tests/unit/test_steps.py``.
+
     Examples
     --------
     >>> steps = step_durations(events)                                     # doctest: +SKIP
     >>> steps.loc[steps.status == "FAILURE", ["step_key", "error_class"]]  # doctest: +SKIP
     """
-    _check_events(events, ("run_id", "timestamp", "event_type", "step_key"))
-    n_rows = len(events)
-    if n_rows == 0:
+    require_kind(events, "events", func="step_durations")
+    _warn_if_partial(events, "step_durations")
+    return _step_durations(events)
+
+
+def _step_durations(events: pd.DataFrame) -> pd.DataFrame:
+    """:func:`step_durations` without the checks (callers have made them)."""
+    if len(events) == 0:
         return _empty_steps()
-
-    et_codes, et_cats = _codes(events["event_type"])
-    run_codes, run_cats = _codes(events["run_id"])
-    step_codes, step_cats = _codes(events["step_key"])
-    t_all = _millis(events["timestamp"])
-    seq_all = events["seq"].to_numpy(np.int64) if "seq" in events.columns else np.arange(n_rows)
-    n_runs_cats = len(run_cats)
-    run_codes = np.where(run_codes < 0, n_runs_cats, run_codes)  # NA run id: its own group
-    width = max(len(step_cats), 1)
-
-    # Restrict to lifecycle events through a lookup on the category codes (no string work).
-    lut = np.full(len(et_cats) + 1, -1, dtype=np.int64)  # last slot: code -1 (NA)
-    for code, name in enumerate(et_cats):
-        lut[code] = _T.get(str(name), -1)
-    typ_all = lut[et_codes]
-    sel = np.flatnonzero((typ_all >= 0) & (step_codes >= 0))
-    key = run_codes[sel] * width + step_codes[sel]
-    order = np.lexsort((seq_all[sel], key))
-    sel, key = sel[order], key[order]
-    typ, t = typ_all[sel], t_all[sel]
-
-    first_row, _ = _edges(key)
-    g = np.cumsum(first_row) - 1
-    n = int(g[-1]) + 1 if len(g) else 0
-    gkey = key[first_row]
-
-    is_open = np.isin(typ, _OPEN)
-    is_close = np.isin(typ, _CLOSE)
-
-    # Start, end, status: as stepStats.
-    start = _first(g, t, typ == _T["STEP_START"], n)
-    end = _first(g, t, is_close & (typ != _T["STEP_UP_FOR_RETRY"]), n, last=True)
-    status_rows = np.isin(typ, list(_STATUS_OF))
-    last_status = _first(g, typ, status_rows, n, last=True, fill=_T["STEP_START"])
-    status = np.array([_STATUS_OF[c] for c in last_status.tolist()], dtype=object)
-
-    # Attempts.
-    sg, s_start, s_end, s_closed = _spans(g, t, is_open, is_close, lone_close=True)
-    attempts = np.bincount(sg[s_closed], minlength=n).astype(np.int64)
-    span_time, ok = _diff(s_end, s_start)
-    attempt_time = _sum(sg, span_time, ok & s_closed, n, empty=0)
-    s_first, _ = _edges(sg)
-    wait, ok = _diff(s_start, np.r_[NAT, s_end[:-1]] if len(sg) else s_end)
-    retry_wait = _sum(sg, wait, ok & ~s_first, n, empty=0)
-
-    # Markers: worker process start-up and resource initialisation.
-    wg, w_start, w_end, w_closed = _spans(
-        g, t, typ == _T["STEP_WORKER_STARTING"], typ == _T["STEP_WORKER_STARTED"], lone_close=False
-    )
-    wg, w_start, w_end = wg[w_closed], w_start[w_closed], w_end[w_closed]
-    worker_startup = _sum(wg, *_diff(w_end, w_start), n)
-    rg, r_start, r_end, r_closed = _spans(
-        g, t, typ == _T["RESOURCE_INIT_STARTED"],
-        np.isin(typ, [_T["RESOURCE_INIT_SUCCESS"], _T["RESOURCE_INIT_FAILURE"]]), lone_close=False,
-    )
-    r_time, ok = _diff(r_end, r_start)
-    resource_init = _sum(rg, r_time, ok & r_closed, n)
-
-    # IO: each LOADED_INPUT / HANDLED_OUTPUT measured from the step's previous lifecycle event.
-    delta, has_prev = _diff(t, np.r_[NAT, t[:-1]] if len(t) else t)
-    has_prev &= ~first_row
-    delta = np.maximum(delta, 0)
-    input_loading = _sum(g, delta, has_prev & (typ == _T["LOADED_INPUT"]), n)
-    output_handling = _sum(g, delta, has_prev & (typ == _T["HANDLED_OUTPUT"]), n)
-
-    # The failure's error: from the last STEP_FAILURE row.
-    failure = _first(g, sel, typ == _T["STEP_FAILURE"], n, last=True, fill=-1)
-    error_class = np.full(n, None, dtype=object)
-    error_message = np.full(n, None, dtype=object)
-    for i in np.flatnonzero((failure >= 0) & (status == "FAILURE")).tolist():
-        error_class[i], error_message[i] = _user_error(events.iloc[int(failure[i])])
-
-    # Which groups are steps (stepStats creates a row on these types only).
-    is_step = np.bincount(g[np.isin(typ, _STATS)], minlength=n) > 0
-
-    # Last event of each step, of any kind (log lines too).
-    with_step = step_codes >= 0
-    all_key = run_codes[with_step] * width + step_codes[with_step]
-    if (n_runs_cats + 1) * width <= max(4 * n_rows, 1 << 20):  # dense keys: no sort needed
-        last_by_key = np.full((n_runs_cats + 1) * width, NAT, dtype=np.int64)
-        np.maximum.at(last_by_key, all_key, t_all[with_step])
-        last_event = last_by_key[gkey]
-    else:
-        ukey, inverse = np.unique(all_key, return_inverse=True)
-        last_by_key = np.full(len(ukey), NAT, dtype=np.int64)
-        np.maximum.at(last_by_key, inverse, t_all[with_step])
-        last_event = last_by_key[np.searchsorted(ukey, gkey)] if n else np.zeros(0, np.int64)
-
-    # Abandoned steps: ERROR log lines (no event type) "Dependencies for step X ...".
-    level_error = np.zeros(n_rows, bool)
-    if "level" in events.columns and "message" in events.columns:
-        lv_codes, lv_cats = _codes(events["level"])
-        if "ERROR" in lv_cats:
-            level_error = lv_codes == lv_cats.get_loc("ERROR")
-    candidates = np.flatnonzero(level_error & (et_codes < 0))
-    skipped: dict[tuple[int, str], int] = {}
-    if candidates.size:
-        messages = events["message"].iloc[candidates].astype(pd.StringDtype())
-        hits = messages.str.startswith(_ABANDONED_PREFIX).fillna(False).to_numpy(dtype=bool)
-        candidates = candidates[hits]
-        for row, message in zip(candidates.tolist(), messages[hits].tolist(), strict=True):
-            sc = step_codes[row]
-            if sc >= 0:
-                name = str(step_cats[sc])
-            else:
-                match = _ABANDONED.match(message)
-                if not match:
-                    continue
-                name = match.group(1)
-            k = (int(run_codes[row]), name)
-            skipped[k] = max(skipped.get(k, NAT), int(t_all[row]))
-
-    # ---- assemble: step groups first, then abandoned steps not otherwise known.
-    step_groups = np.flatnonzero(is_step)
-    run_of = (gkey // width).astype(np.int64)
-    name_of = np.array([str(step_cats[c]) for c in (gkey % width).tolist()], dtype=object)
-    known = set(zip(run_of[step_groups].tolist(), name_of[step_groups].tolist(), strict=True))
-    extra = [(k, ts) for k, ts in skipped.items() if k not in known]
-
-    spans = _span_lists(n, sg, s_start, s_end)
-    workers = _span_lists(n, wg, w_start, w_end)
-
-    m = len(extra)
-
-    def col(values: np.ndarray, fill: Any) -> np.ndarray:
-        tail = np.full(m, fill, dtype=values.dtype)
-        return np.concatenate([values[step_groups], tail])
-
-    runs_col = np.concatenate([run_of[step_groups], np.array([k[0] for k, _ in extra], dtype=np.int64)])
-    names_col = np.concatenate([name_of[step_groups], np.array([k[1] for k, _ in extra], dtype=object)])
-    status_col = np.concatenate([status[step_groups], np.full(m, "SKIPPED", dtype=object)])
-    start_col = col(start, NAT)
-    end_col = col(end, NAT)
-    last_col = np.concatenate([last_event[step_groups], np.array([ts for _, ts in extra], dtype=np.int64)])
-    spans_col = [spans[i] for i in step_groups.tolist()] + [[] for _ in range(m)]
-    workers_col = [workers[i] for i in step_groups.tolist()] + [[] for _ in range(m)]
-
-    # Order: runs by first appearance; in a run by start (fallback: end, last event),
-    # skipped steps last; ties by step key.
-    run_first = np.full(n_runs_cats + 1, n_rows, dtype=np.int64)
-    np.minimum.at(run_first, run_codes, np.arange(n_rows))
-    is_skipped = status_col == "SKIPPED"
-    when = np.where(start_col != NAT, start_col, np.where(end_col != NAT, end_col, last_col))
-    when = np.where(is_skipped, last_col, when)
-    when = np.where(when == NAT, _NEVER, when)
-    order = np.lexsort((names_col.astype(str), when, is_skipped, run_first[runs_col]))
-
-    run_labels = list(run_cats) + [None]
-    frame = pd.DataFrame(
-        {
-            "run_id": pd.Categorical([run_labels[r] for r in runs_col[order].tolist()], categories=run_cats),
-            "step_key": pd.Categorical(names_col[order]),
-            "status": pd.Categorical(status_col[order], dtype=STEP_STATUS_DTYPE),
-            "start": _timestamps(start_col[order]),
-            "end": _timestamps(end_col[order]),
-        }
-    )
-    frame["duration"] = frame["end"] - frame["start"]
-    for name, values, fill in (
-        ("attempts", attempts, 0),
-        ("attempt_time", attempt_time, NAT),
-        ("retry_wait", retry_wait, NAT),
-        ("worker_startup", worker_startup, NAT),
-        ("resource_init", resource_init, NAT),
-        ("input_loading", input_loading, NAT),
-        ("output_handling", output_handling, NAT),
-    ):
-        data = col(values, fill)[order]
-        frame[name] = data if name == "attempts" else data.view("timedelta64[ms]")
-    frame["error_class"] = pd.Categorical(col(error_class, None)[order])
-    frame["error_message"] = pd.array(col(error_message, None)[order], dtype=pd.StringDtype())
-    frame["last_event"] = _timestamps(last_col[order])
-    frame["attempt_spans"] = pd.Series([spans_col[i] for i in order.tolist()], dtype=object)
-    frame["worker_spans"] = pd.Series([workers_col[i] for i in order.tolist()], dtype=object)
-
-    frame.attrs.update(_run_times(events, run_codes, run_labels, t_all, et_codes, et_cats))
+    ev = _Columns.of(events)
+    life = _lifecycle_rows(ev)
+    replay = _replay(life)
+    overheads = _overheads(life, replay)
+    errors = _failures(events, ev, life, replay)
+    frame = _assemble(ev, life, replay, overheads, errors, _abandoned_steps(events, ev))
+    frame.attrs.update(_run_times(ev))
     return frame
 
 
-def _run_times(events, run_codes, run_labels, t_all, et_codes, et_cats) -> dict:
+def _empty_steps() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in STEP_COLUMNS.items()})
+
+
+@dataclass
+class _Columns:
+    """The events columns the passes read, as integer arrays (one row per event)."""
+
+    n_rows: int
+    et: np.ndarray  # event type codes (-1: a log line)
+    et_cats: pd.Index
+    run: np.ndarray  # run id codes; an NA run id is its own group, code len(run_cats)
+    run_cats: pd.Index
+    step: np.ndarray  # step key codes (-1: run-level)
+    step_cats: pd.Index
+    t: np.ndarray  # epoch ms
+    seq: np.ndarray
+
+    @classmethod
+    def of(cls, events: pd.DataFrame) -> _Columns:
+        et, et_cats = arr.codes(events["event_type"])
+        run, run_cats = arr.codes(events["run_id"])
+        step, step_cats = arr.codes(events["step_key"])
+        return cls(
+            n_rows=len(events), et=et, et_cats=et_cats, run=np.where(run < 0, len(run_cats), run),
+            run_cats=run_cats, step=step, step_cats=step_cats, t=arr.millis(events["timestamp"]),
+            seq=events["seq"].to_numpy(np.int64),
+        )
+
+    @property
+    def width(self) -> int:
+        """Multiplier of a (run, step) key: ``run * width + step``."""
+        return max(len(self.step_cats), 1)
+
+    def types_in(self, names: list[str]) -> np.ndarray:
+        """Rows whose event type is one of `names` (or their RUN_/PIPELINE_ twins)."""
+        wanted = {t for name in names for t in twins(name)}
+        return np.isin(self.et, [i for i, c in enumerate(self.et_cats) if str(c) in wanted])
+
+    def runs_with(self, names: list[str]) -> np.ndarray:
+        """Per run code, whether the run has an event of one of `names`."""
+        return np.bincount(self.run[self.types_in(names)], minlength=len(self.run_cats) + 1) > 0
+
+
+@dataclass
+class _Lifecycle:
+    """The step-lifecycle rows, sorted by (run, step) group then storage order."""
+
+    rows: np.ndarray  # positions in the events frame
+    typ: np.ndarray  # index into _LIFECYCLE
+    t: np.ndarray
+    g: np.ndarray  # group number, 0..n-1
+    n: int
+    gkey: np.ndarray  # per group: run * width + step
+    first_row: np.ndarray
+    is_open: np.ndarray
+    is_close: np.ndarray
+
+
+def _lifecycle_rows(ev: _Columns) -> _Lifecycle:
+    """Pass 1: keep the lifecycle events of steps (a lookup on category codes, no string
+    work) and sort them by step, storage order within."""
+    lut = np.full(len(ev.et_cats) + 1, -1, dtype=np.int64)  # last slot: code -1 (NA)
+    for code, name in enumerate(ev.et_cats):
+        lut[code] = _T.get(str(name), -1)
+    typ_all = lut[ev.et]
+    rows = np.flatnonzero((typ_all >= 0) & (ev.step >= 0))
+    key = ev.run[rows] * ev.width + ev.step[rows]
+    order = np.lexsort((ev.seq[rows], key))
+    rows, key = rows[order], key[order]
+    typ = typ_all[rows]
+    first_row, _ = arr.edges(key)
+    g = np.cumsum(first_row) - 1
+    return _Lifecycle(
+        rows=rows, typ=typ, t=ev.t[rows], g=g, n=int(g[-1]) + 1 if len(g) else 0, gkey=key[first_row],
+        first_row=first_row, is_open=np.isin(typ, _OPEN), is_close=np.isin(typ, _CLOSE),
+    )
+
+
+@dataclass
+class _Replay:
+    """Per group: what Dagster's stepStats replay says."""
+
+    is_step: np.ndarray  # stepStats has a row for it
+    start: np.ndarray
+    end: np.ndarray
+    status: np.ndarray  # object: a STEP_STATUSES name
+    attempts: np.ndarray
+    attempt_time: np.ndarray
+    spans: arr.Spans  # one per attempt, the running one included
+
+
+def _replay(life: _Lifecycle) -> _Replay:
+    """Pass 2: start, end, status and attempts, by Dagster's rules (see the module doc)."""
+    g, t, typ, n = life.g, life.t, life.typ, life.n
+    last_status = arr.first(g, typ, np.isin(typ, list(_STATUS_OF)), n, last=True, fill=_T["STEP_START"])
+    spans = arr.spans(g, t, life.is_open, life.is_close, lone_close=True)
+    span_time, ok = arr.diff(spans.end, spans.start)
+    return _Replay(
+        is_step=np.bincount(g[np.isin(typ, _STATS)], minlength=n) > 0,
+        start=arr.first(g, t, typ == _T["STEP_START"], n),
+        end=arr.first(g, t, life.is_close & (typ != _T["STEP_UP_FOR_RETRY"]), n, last=True),
+        status=np.array([_STATUS_OF[c] for c in last_status.tolist()], dtype=object),
+        attempts=np.bincount(spans.group[spans.closed], minlength=n).astype(np.int64),
+        attempt_time=arr.total(spans.group, span_time, ok & spans.closed, n, empty=0),
+        spans=spans,
+    )
+
+
+@dataclass
+class _Overheads:
+    """Per group: where the time outside the op's own code went."""
+
+    retry_wait: np.ndarray
+    worker_startup: np.ndarray
+    resource_init: np.ndarray
+    input_loading: np.ndarray
+    output_handling: np.ndarray
+    workers: arr.Spans  # closed worker start-ups only
+
+
+def _overheads(life: _Lifecycle, replay: _Replay) -> _Overheads:
+    """Pass 3: worker start-up, resource init, IO, and the waits between attempts."""
+    g, t, typ, n = life.g, life.t, life.typ, life.n
+    workers = arr.spans(g, t, typ == _T["STEP_WORKER_STARTING"], typ == _T["STEP_WORKER_STARTED"],
+                        lone_close=False)
+    workers = arr.Spans(*(part[workers.closed] for part in workers))
+    resources = arr.spans(g, t, typ == _T["RESOURCE_INIT_STARTED"],
+                          np.isin(typ, [_T["RESOURCE_INIT_SUCCESS"], _T["RESOURCE_INIT_FAILURE"]]), lone_close=False)
+    r_time, ok = arr.diff(resources.end, resources.start)
+    # IO: each LOADED_INPUT / HANDLED_OUTPUT measured from the step's previous lifecycle event.
+    delta, has_prev = arr.diff(t, arr.previous(t))
+    has_prev &= ~life.first_row
+    delta = np.maximum(delta, 0)
+    return _Overheads(
+        retry_wait=_retry_wait(life, replay.spans, workers),
+        worker_startup=arr.total(workers.group, *arr.diff(workers.end, workers.start), n),
+        resource_init=arr.total(resources.group, r_time, ok & resources.closed, n),
+        input_loading=arr.total(g, delta, has_prev & (typ == _T["LOADED_INPUT"]), n),
+        output_handling=arr.total(g, delta, has_prev & (typ == _T["HANDLED_OUTPUT"]), n),
+        workers=workers,
+    )
+
+
+def _retry_wait(life: _Lifecycle, attempts: arr.Spans, workers: arr.Spans) -> np.ndarray:
+    """Per group, the time between attempts not spent starting the retry's worker process.
+
+    The gap before attempt k (k ≥ 1) runs from attempt k-1's end to attempt k's start. A
+    worker start-up whose STEP_WORKER_STARTED comes after k attempt closers (in storage
+    order) belongs to that gap; the part of it inside the gap is taken out, so that
+    ``attempt_time + retry_wait + worker start-up of the retries == duration``.
+    """
+    n = life.n
+    gap, ok = arr.diff(attempts.start, arr.previous(attempts.end))
+    head, _ = arr.edges(attempts.group)
+    ok &= ~head
+    base = np.zeros(n, dtype=np.int64)
+    base[attempts.group[head]] = np.flatnonzero(head)
+    n_spans = np.bincount(attempts.group, minlength=n)
+    k = arr.closes_before(life.g, life.is_close)[workers.row]
+    in_gap = (k >= 1) & (k < n_spans[workers.group])
+    where = base[workers.group[in_gap]] + k[in_gap]  # the attempt the gap leads to
+    gap_start, gap_end = attempts.end[where - 1], attempts.start[where]
+    inside = np.minimum(workers.end[in_gap], gap_end) - np.maximum(workers.start[in_gap], gap_start)
+    valid = (gap_start != NAT) & (gap_end != NAT)
+    startup = np.bincount(where[valid], weights=np.maximum(inside[valid], 0), minlength=len(gap))
+    wait = np.where(ok, gap - np.rint(startup).astype(np.int64), 0)
+    return arr.total(attempts.group, wait, ok, n, empty=0)
+
+
+@dataclass
+class _Errors:
+    """Per group: the step's error, and its status once cancellations are known."""
+
+    status: np.ndarray
+    error_class: np.ndarray
+    error_message: np.ndarray
+
+
+def _failures(events: pd.DataFrame, ev: _Columns, life: _Lifecycle, replay: _Replay) -> _Errors:
+    """Pass 4: the failed steps' errors (from their last STEP_FAILURE), and which steps
+    the run's cancellation stopped: those are CANCELED, with no error."""
+    n = life.n
+    failure = arr.first(life.g, life.rows, life.typ == _T["STEP_FAILURE"], n, last=True, fill=-1)
+    run_of = life.gkey // ev.width
+    canceling = ev.runs_with(["RUN_CANCELING", "RUN_CANCELED"])[run_of]
+    status = replay.status.copy()
+    status[(status == "IN_PROGRESS") & ev.runs_with(["RUN_CANCELED"])[run_of]] = "CANCELED"
+    error_class = np.full(n, None, dtype=object)
+    error_message = np.full(n, None, dtype=object)
+    for i in np.flatnonzero((failure >= 0) & (status == "FAILURE")).tolist():
+        row = events.iloc[int(failure[i])]
+        if canceling[i] and _is_interrupt(row):
+            status[i] = "CANCELED"
+        else:
+            error_class[i], error_message[i] = _user_error(row)
+    return _Errors(status, error_class, error_message)
+
+
+def _abandoned_steps(events: pd.DataFrame, ev: _Columns) -> dict[tuple[int, str], int]:
+    """Pass 5: steps Dagster did not run because an upstream failed, from the ERROR log
+    lines "Dependencies for step X ...": ``{(run code, step key): time of the line}``."""
+    levels, level_cats = arr.codes(events["level"])
+    if "ERROR" not in level_cats:
+        return {}
+    candidates = np.flatnonzero((levels == level_cats.get_loc("ERROR")) & (ev.et < 0))
+    if not candidates.size:
+        return {}
+    messages = events["message"].iloc[candidates].astype(pd.StringDtype())
+    hits = messages.str.startswith(_ABANDONED_PREFIX).fillna(False).to_numpy(dtype=bool)
+    skipped: dict[tuple[int, str], int] = {}
+    for row, message in zip(candidates[hits].tolist(), messages[hits].tolist(), strict=True):
+        if ev.step[row] >= 0:
+            name = str(ev.step_cats[ev.step[row]])
+        elif match := _ABANDONED.match(message):
+            name = match.group(1)
+        else:
+            continue
+        k = (int(ev.run[row]), name)
+        skipped[k] = max(skipped.get(k, NAT), int(ev.t[row]))
+    return skipped
+
+
+def _assemble(ev: _Columns, life: _Lifecycle, replay: _Replay, overheads: _Overheads, errors: _Errors,
+              abandoned: dict[tuple[int, str], int]) -> pd.DataFrame:
+    """Pass 6: one row per step group, then the abandoned steps not otherwise known; in
+    order (runs by first appearance; in a run by start, skipped steps last)."""
+    steps = np.flatnonzero(replay.is_step)
+    run_of = life.gkey // ev.width
+    name_of = np.array([str(ev.step_cats[c]) for c in (life.gkey % ev.width).tolist()], dtype=object)
+    known = set(zip(run_of[steps].tolist(), name_of[steps].tolist(), strict=True))
+    extra = [(k, ts) for k, ts in abandoned.items() if k not in known]
+    m = len(extra)
+
+    def col(values: np.ndarray, fill: Any) -> np.ndarray:
+        return np.concatenate([values[steps], np.full(m, fill, dtype=values.dtype)])
+
+    with_step = ev.step >= 0
+    last_event = arr.latest_by_key(ev.run[with_step] * ev.width + ev.step[with_step], ev.t[with_step],
+                                   life.gkey, (len(ev.run_cats) + 1) * ev.width)
+    runs = np.concatenate([run_of[steps], np.array([k[0] for k, _ in extra], dtype=np.int64)])
+    names = np.concatenate([name_of[steps], np.array([k[1] for k, _ in extra], dtype=object)])
+    status = col(errors.status, "SKIPPED")
+    start, end = col(replay.start, NAT), col(replay.end, NAT)
+    last = np.concatenate([last_event[steps], np.array([ts for _, ts in extra], dtype=np.int64)])
+    order = _row_order(ev, runs, names, status, start, end, last)
+
+    run_labels = [*ev.run_cats, None]
+    frame = pd.DataFrame({
+        "run_id": pd.Categorical([run_labels[r] for r in runs[order].tolist()], categories=ev.run_cats),
+        "step_key": pd.Categorical(names[order]),
+        "status": pd.Categorical(status[order], dtype=STEP_STATUS_DTYPE),
+        "start": arr.timestamps(start[order]),
+        "end": arr.timestamps(end[order]),
+    })
+    frame["duration"] = frame["end"] - frame["start"]
+    frame["attempts"] = col(replay.attempts, 0)[order]
+    for name, values in (("attempt_time", replay.attempt_time), ("retry_wait", overheads.retry_wait),
+                         ("worker_startup", overheads.worker_startup), ("resource_init", overheads.resource_init),
+                         ("input_loading", overheads.input_loading),
+                         ("output_handling", overheads.output_handling)):
+        frame[name] = col(values, NAT)[order].view("timedelta64[ms]")
+    frame["error_class"] = pd.Categorical(col(errors.error_class, None)[order])
+    frame["error_message"] = pd.array(col(errors.error_message, None)[order], dtype=pd.StringDtype())
+    frame["last_event"] = arr.timestamps(last[order])
+    for name, spans in (("attempt_spans", replay.spans), ("worker_spans", overheads.workers)):
+        lists = arr.span_lists(life.n, spans.group, spans.start, spans.end)
+        lists = [lists[i] for i in steps.tolist()] + [[] for _ in range(m)]
+        frame[name] = pd.Series([lists[i] for i in order.tolist()], dtype=object)
+    return frame
+
+
+def _row_order(ev: _Columns, runs: np.ndarray, names: np.ndarray, status: np.ndarray, start: np.ndarray,
+               end: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Runs by first appearance; in a run by start (else end, else last event), skipped
+    steps last (by when Dagster gave up on them); ties by step key."""
+    run_first = np.full(len(ev.run_cats) + 1, ev.n_rows, dtype=np.int64)
+    np.minimum.at(run_first, ev.run, np.arange(ev.n_rows))
+    is_skipped = status == "SKIPPED"
+    when = np.where(start != NAT, start, np.where(end != NAT, end, last))
+    when = np.where(is_skipped, last, when)
+    when = np.where(when == NAT, NEVER, when)
+    return np.lexsort((names.astype(str), when, is_skipped, run_first[runs]))
+
+
+def _run_times(ev: _Columns) -> dict:
     """Per run id: ``run_start`` (RUN_START), ``run_end`` (RUN_SUCCESS/FAILURE/CANCELED) —
     None when absent — and ``run_last_event``."""
-    n = len(run_labels)
-
-    def when(names: Sequence[str], *, latest: bool) -> np.ndarray:
-        codes = [i for i, c in enumerate(et_cats) if any(str(c) in twins(name) for name in names)]
-        rows = np.flatnonzero(np.isin(et_codes, codes) & (t_all != NAT))
-        if latest:
-            out = np.full(n, NAT, dtype=np.int64)
-            np.maximum.at(out, run_codes[rows], t_all[rows])
-            return out
-        out = np.full(n, _NEVER, dtype=np.int64)
-        np.minimum.at(out, run_codes[rows], t_all[rows])
-        return np.where(out == _NEVER, NAT, out)
-
-    start = when(["RUN_START"], latest=False)
-    end = when(["RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED"], latest=True)
+    n = len(ev.run_cats) + 1
+    run_labels = [*ev.run_cats, None]
+    known = ev.t != NAT
+    start = np.full(n, NEVER, dtype=np.int64)
+    rows = ev.types_in(["RUN_START"]) & known
+    np.minimum.at(start, ev.run[rows], ev.t[rows])
+    start = np.where(start == NEVER, NAT, start)
+    end = np.full(n, NAT, dtype=np.int64)
+    rows = ev.types_in(["RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED"]) & known
+    np.maximum.at(end, ev.run[rows], ev.t[rows])
     last = np.full(n, NAT, dtype=np.int64)
-    np.maximum.at(last, run_codes, t_all)
-    present = np.flatnonzero(np.bincount(run_codes, minlength=n) > 0).tolist()
+    np.maximum.at(last, ev.run, ev.t)
+    present = np.flatnonzero(np.bincount(ev.run, minlength=n) > 0).tolist()
 
     def stamp(ms: int) -> pd.Timestamp | None:
         return None if ms == NAT else pd.Timestamp(int(ms), unit="ms", tz="UTC")
@@ -509,11 +581,18 @@ def _run_times(events, run_codes, run_labels, t_all, et_codes, et_cats) -> dict:
 
 
 class StepFailure(NamedTuple):
-    """The first step failure of a run (``step_key`` None for a run-level failure)."""
+    """The first failure of a run (``step_key`` None for a run-level failure).
+
+    ``where`` is the last ``File "...", line N, in f`` of the user code's stack (the
+    error's cause, column ``error_cause_stack``), None when the frame has no such stack;
+    ``stack`` is that stack in full.
+    """
 
     step_key: str | None
     error_class: str | None
     message: str | None
+    where: str | None = None
+    stack: str | None = None
 
 
 @dataclass(repr=False)
@@ -542,20 +621,22 @@ class RunSummary:
             rows.append(("Job", self.job_name))
         rows += [
             ("Status", self.status),
-            ("Started", _iso(self.started)),
-            ("Wall time", _fmt(self.wall_time)),
-            ("Queued", _fmt(self.queued)),
+            ("Started", iso_utc(self.started)),
+            ("Wall time", duration_text(self.wall_time)),
+            ("Queued", duration_text(self.queued)),
             ("Steps", steps or "none"),
-            ("Slowest", ", ".join(f"{k} {_fmt(d)}" for k, d in self.slowest_steps[:3]) or "—"),
-            ("Retry wait", _fmt(self.total_retry_wait)),
+            ("Slowest", ", ".join(f"{k} {duration_text(d)}" for k, d in self.slowest_steps[:3]) or MISSING),
+            ("Retry wait", duration_text(self.total_retry_wait)),
             ("Assets", _short_list(self.materializations)),
         ]
         if self.first_failure:
             f = self.first_failure
             what = f"{f.error_class}: " if f.error_class else ""
             message = (f.message or "").strip().splitlines()
-            where = f"{f.step_key}: " if f.step_key else ""
-            rows.append(("Failure", f"{where}{what}{message[0] if message else ''}"))
+            step = f"{f.step_key}: " if f.step_key else ""
+            rows.append(("Failure", f"{step}{what}{message[0] if message else ''}"))
+            if f.where:
+                rows.append(("Where", f.where))
         rows.append(("Events", f"{self.n_events:,}"))
         return rows
 
@@ -567,30 +648,13 @@ class RunSummary:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
-            for k, v in self._rows()
-        )
-        return f"<table>{body}</table>"
-
-
-def _fmt(value: pd.Timedelta | None) -> str:
-    if value is None or pd.isna(value):
-        return "—"
-    seconds = pd.Timedelta(value).total_seconds()
-    if abs(seconds) < 60:
-        return f"{seconds:.3f} s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{int(minutes)} min {sec:04.1f} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{int(hours)} h {int(minutes):02d} min {sec:02.0f} s"
-
-
-def _iso(value: pd.Timestamp | None) -> str:
-    if value is None or pd.isna(value):
-        return "—"
-    return pd.Timestamp(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cells = []
+        for k, v in self._rows():
+            value = escape(v)
+            if k == "Where" and self.first_failure and self.first_failure.stack:
+                value += f"<details><summary>stack</summary><pre>{escape(self.first_failure.stack)}</pre></details>"
+            cells.append(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{value}</td></tr>")
+        return f"<table>{''.join(cells)}</table>"
 
 
 def _short_list(items: list[str], limit: int = 4) -> str:
@@ -601,7 +665,6 @@ def _short_list(items: list[str], limit: int = 4) -> str:
     return text + (f", … ({len(unique)} in all)" if len(unique) > limit else "")
 
 
-_TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
 # The status implied by the latest run-level event seen, when the run reached no end.
 _PROGRESS = (("CANCELING", "CANCELING"), ("START", "STARTED"), ("STARTING", "STARTING"),
              ("DEQUEUED", "STARTING"), ("ENQUEUED", "QUEUED"))
@@ -616,7 +679,8 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
         The run's events frame. A frame of several runs needs ``run`` to pick one.
     run : runlens.models.Run, optional
         The run's metadata: its status wins over the one inferred from events, and its
-        times fill in when the events lack RUN_START / the terminal event.
+        times fill in when a partial frame (a limit, a filter) lacks RUN_START / the
+        terminal event.
     steps : pandas.DataFrame, optional
         ``step_durations(events)`` if already computed.
 
@@ -625,106 +689,162 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
     RunSummary
         ``status`` is the run model's, else SUCCESS/FAILURE/CANCELED from the terminal
         event, else what the latest run-level event implies (STARTED, STARTING, QUEUED,
-        CANCELING), else ``"UNKNOWN"``. ``wall_time`` is RUN_START → the terminal event;
-        ``queued`` RUN_ENQUEUED (or RUN_STARTING when the run was not queued) → RUN_START.
+        CANCELING), else ``"UNKNOWN"``. ``wall_time`` is RUN_START → the terminal event,
+        None for a run that never started (canceled while queued, never launched);
+        ``queued`` RUN_ENQUEUED (or RUN_STARTING when the run was not queued) → RUN_START,
+        or → the terminal event for a run canceled before it started. ``first_failure``
+        is the first failed step in storage order (a step stopped by a cancellation is
+        not a failure), else the run's own error, with where the user code raised.
+
+    Raises
+    ------
+    InvalidArgument
+        `events` is not an events frame, or holds several runs and ``run`` is None.
+
+    Warns
+    -----
+    RunlensWarning
+        ``events.attrs`` say the frame is incomplete (a ``limit``) or filtered.
     """
-    _check_events(events, ("run_id", "timestamp", "event_type", "step_key"))
-    run_ids = [r for r in pd.unique(events["run_id"].dropna())]
-    if run is not None:
-        events = events[events["run_id"] == run.id] if len(run_ids) > 1 else events
-        run_id = run.id
-    elif len(run_ids) > 1:
-        raise ValueError(f"run_summary takes one run; this frame holds {len(run_ids)}: pass run=")
-    else:
-        run_id = str(run_ids[0]) if run_ids else None
-
+    require_kind(events, "events", func="run_summary")
+    _warn_if_partial(events, "run_summary")
+    events, run_id = _one_run(events, run)
     if steps is None:
-        steps = step_durations(events)
-    et = events["event_type"]
-    times = events["timestamp"]
-
-    def first(*names: str) -> pd.Timestamp | None:
-        hits = times[et.isin([t for n in names for t in twins(n)])]
-        return hits.min() if len(hits) else None
-
-    def latest(names: Sequence[str]) -> tuple[str, pd.Timestamp] | None:
-        """The last (in storage order) of the RUN_<name> events, as (name, time)."""
-        wanted = {t: n for n in names for t in twins("RUN_" + n)}
-        rows = events[et.isin(list(wanted))]
-        if rows.empty:
-            return None
-        row = rows.sort_values("seq", kind="stable").iloc[-1] if "seq" in rows.columns else rows.iloc[-1]
-        return wanted[str(row["event_type"])], row["timestamp"]
-
-    ended = latest(_TERMINAL)
-    started = first("RUN_START")
-    if run is not None:
-        status = str(run.status)
-    elif ended:
-        status = ended[0]
+        steps = _step_durations(events)
     else:
-        progress = latest([name for name, _ in _PROGRESS])
-        status = dict(_PROGRESS)[progress[0]] if progress else ("STARTED" if len(events) else "UNKNOWN")
-    end_time = ended[1] if ended else None
-    if run is not None:
-        started = started if started is not None else _ts(run.started_at)
-        end_time = end_time if end_time is not None else _ts(run.ended_at)
-    wall = end_time - started if started is not None and end_time is not None else None
-    enqueued = first("RUN_ENQUEUED")
-    enqueued = enqueued if enqueued is not None else first("RUN_STARTING")
-    queued = started - enqueued if started is not None and enqueued is not None else None
-
-    counts = steps["status"].value_counts()
-    by_status = {s: int(counts.get(s, 0)) for s in STEP_STATUSES}
+        require_kind(steps, "steps", func="run_summary")
+    status, started, ended, wall, queued = _run_timing(events, run)
+    counts = steps["status"].astype(str).value_counts()
     timed = steps.dropna(subset=["duration"]).sort_values("duration", ascending=False, kind="stable")
-    slowest = [(str(k), d) for k, d in zip(timed["step_key"].head(5), timed["duration"].head(5), strict=True)]
     retry = steps["retry_wait"].sum() if len(steps) else pd.Timedelta(0)
-
-    assets: list[str] = []
-    if "asset_key" in events.columns:
-        mats = events.loc[et == "ASSET_MATERIALIZATION", "asset_key"]
-        assets = [str(a) for a in mats.dropna()]
-
-    failure = None
-    step_failures = events[et == "STEP_FAILURE"]
-    run_failures = (
-        events[et.isin(twins("RUN_FAILURE")) & events["error_class"].notna()]
-        if "error_class" in events.columns else events.iloc[0:0]
-    )
-    for rows, with_step in ((step_failures, True), (run_failures, False)):
-        if rows.empty:
-            continue
-        row = rows.sort_values("seq", kind="stable").iloc[0] if "seq" in rows.columns else rows.iloc[0]
-        failure = StepFailure(_str_or_none(row["step_key"]) if with_step else None, *_user_error(row))
-        break
-
+    assets = events.loc[events["event_type"] == "ASSET_MATERIALIZATION", "asset_key"].dropna()
     return RunSummary(
         run_id=run_id,
         status=status,
         wall_time=wall,
         queued=queued,
-        steps_by_status=by_status,
-        slowest_steps=slowest,
-        total_retry_wait=pd.Timedelta(retry) if not pd.isna(retry) else pd.Timedelta(0),
-        materializations=assets,
-        first_failure=failure,
+        steps_by_status={s: int(counts.get(s, 0)) for s in STEP_STATUSES},
+        slowest_steps=[(str(k), d) for k, d in zip(timed["step_key"].head(5), timed["duration"].head(5),
+                                                    strict=True)],
+        total_retry_wait=pd.Timedelta(0) if pd.isna(retry) else pd.Timedelta(retry),
+        materializations=[str(a) for a in assets],
+        first_failure=_first_failure(events, steps),
         n_events=len(events),
         job_name=getattr(run, "job_name", None) if run is not None else None,
         started=started,
-        ended=end_time,
+        ended=ended,
         steps=steps,
     )
+
+
+def _one_run(events: pd.DataFrame, run: Any) -> tuple[pd.DataFrame, str | None]:
+    """The rows of the one run to summarise, and its id."""
+    run_ids = [str(r) for r in pd.unique(events["run_id"].dropna())]
+    if run is not None:
+        if not isinstance(getattr(run, "id", None), str):
+            raise InvalidArgument(f"run_summary() takes run= as a runlens Run (Client.run(run_id)); "
+                                  f"got a {type(run).__name__}")
+        if run_ids and run.id not in run_ids:
+            raise InvalidArgument(f"run_summary(): the events frame holds no event of run {run.id!r} "
+                                  f"(it holds {', '.join(map(repr, run_ids[:3]))}{', …' if len(run_ids) > 3 else ''})")
+        return (events[events["run_id"] == run.id] if len(run_ids) > 1 else events), run.id
+    if len(run_ids) > 1:
+        raise InvalidArgument(f"run_summary() takes one run; this frame holds {len(run_ids)}: pass run= "
+                              "(a Client.run(run_id) result) to pick one")
+    return events, (str(run_ids[0]) if run_ids else None)
+
+
+def _last_of(events: pd.DataFrame, names: list[str]) -> tuple[str, pd.Timestamp] | None:
+    """The last (in storage order) of the RUN_<name> events, as (name, time)."""
+    wanted = {t: n for n in names for t in twins("RUN_" + n)}
+    rows = events[events["event_type"].isin(list(wanted))]
+    if rows.empty:
+        return None
+    row = rows.sort_values("seq", kind="stable").iloc[-1]
+    return wanted[str(row["event_type"])], row["timestamp"]
+
+
+def _run_timing(events: pd.DataFrame, run: Any) -> tuple[str, Any, Any, Any, Any]:
+    """``(status, started, ended, wall_time, queued)`` of one run's events."""
+    times = events["timestamp"]
+
+    def first(name: str) -> pd.Timestamp | None:
+        hits = times[events["event_type"].isin(twins(name))]
+        return hits.min() if len(hits) else None
+
+    ended = _last_of(events, sorted(TERMINAL_STATUSES))
+    if run is not None:
+        status = str(run.status)
+    elif ended:
+        status = ended[0]
+    else:
+        progress = _last_of(events, [name for name, _ in _PROGRESS])
+        status = dict(_PROGRESS)[progress[0]] if progress else ("STARTED" if len(events) else "UNKNOWN")
+    started, end_time = first("RUN_START"), (ended[1] if ended else None)
+    if run is not None:
+        partial = events.attrs.get("complete") is False or events.attrs.get("filtered") is True
+        model_start, model_end = _ts(run.started_at), _ts(run.ended_at)
+        # Dagster answers a never-started run's startTime with its endTime: not a start.
+        if started is None and partial and model_start is not None and model_start != model_end:
+            started = model_start
+        end_time = end_time if end_time is not None else model_end
+    wall = end_time - started if started is not None and end_time is not None else None
+    enqueued = first("RUN_ENQUEUED")
+    enqueued = enqueued if enqueued is not None else first("RUN_STARTING")
+    until = started if started is not None else end_time
+    queued = until - enqueued if until is not None and enqueued is not None else None
+    return status, started, end_time, wall, queued
 
 
 def _ts(value: Any) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value).tz_convert("UTC").as_unit("ms")
 
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None or pd.isna(value) else str(value)
+def _first_failure(events: pd.DataFrame, steps: pd.DataFrame) -> StepFailure | None:
+    """The first STEP_FAILURE of a FAILURE step (storage order), else the run's error."""
+    et = events["event_type"]
+    failed = set(steps.loc[steps["status"] == "FAILURE", "step_key"].astype(str))
+    step_failures = events[(et == "STEP_FAILURE") & events["step_key"].astype(str).isin(failed)]
+    run_failures = events[et.isin(twins("RUN_FAILURE")) & events["error_class"].notna()]
+    for rows, with_step in ((step_failures, True), (run_failures, False)):
+        if rows.empty:
+            continue
+        row = rows.sort_values("seq", kind="stable").iloc[0]
+        stack = _user_stack(row, with_step)
+        return StepFailure(_str_or_none(row["step_key"]) if with_step else None, *_user_error(row),
+                           where=_last_frame(stack), stack=stack)
+    return None
+
+
+def _user_stack(row: pd.Series, of_step: bool) -> str | None:
+    """The user code's stack: the cause's (``error_cause_stack``), else a step error's own
+    stack when Dagster did not wrap it (``Failure`` raised in the op)."""
+    stack = _str_or_none(row.get("error_cause_stack"))
+    if stack is None and of_step and _str_or_none(row.get("error_class")) not in (None, _WRAPPER):
+        stack = _str_or_none(row.get("error_stack"))
+    return stack or None
+
+
+def _last_frame(stack: str | None) -> str | None:
+    """The last ``File "...", line N, in f`` of a Python stack: where it raised."""
+    found = _FRAME_LINE.findall(stack) if stack else []
+    return found[-1].strip() if found else None
 
 
 # --------------------------------------------------------------------------- trends
+
+
+def _steps_frame(frame: pd.DataFrame, func: str) -> pd.DataFrame:
+    """A step_durations frame from `frame`: itself, or the steps of an events frame."""
+    if require_kind(frame, "steps", "events", func=func) == "steps":
+        return frame
+    _warn_if_partial(frame, func)
+    return _step_durations(frame)
+
+
+def _text_column(values: pd.Series) -> pd.Series:
+    """A categorical, object or string column as pandas strings (NA stays NA)."""
+    return values.astype(object).where(values.notna(), None).astype(pd.StringDtype())
 
 
 def duration_trend(steps: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -733,7 +853,9 @@ def duration_trend(steps: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
     Parameters
     ----------
     steps : pandas.DataFrame
-        :func:`step_durations` of several runs (an events frame is accepted too).
+        :func:`step_durations` of several runs (an events frame is accepted too). A plain
+        ``pd.concat`` of per-run frames works as well (categoricals turned into objects,
+        ``attrs`` dropped).
     runs : pandas.DataFrame, optional
         A runs frame (:func:`runlens.frames.runs_frame`): adds ``job_name``,
         ``run_status`` and ``created`` (the run's creation time).
@@ -745,29 +867,31 @@ def duration_trend(steps: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
         ``run_start`` (the run's first step start), ``duration`` (float seconds; NaN for
         skipped and running steps), and with ``runs``: ``job_name``, ``run_status``,
         ``created``. Sorted by step, then by ``created`` (or ``run_start``).
+
+    Raises
+    ------
+    InvalidArgument
+        `steps` is neither a step_durations frame nor an events frame, or `runs` is not a
+        runs frame.
     """
-    if "attempt_spans" not in steps.columns and "event_type" in steps.columns:
-        steps = step_durations(steps)
-    out = pd.DataFrame(
-        {
-            "run_id": steps["run_id"].astype(str).astype(pd.StringDtype()),
-            "step_key": steps["step_key"].astype(str).astype(pd.StringDtype()),
-            "status": steps["status"],
-            "start": steps["start"],
-            "duration": steps["duration"].dt.total_seconds().astype("float64"),
-        }
-    )
-    out.insert(4, "run_start", out.groupby("run_id", sort=False)["start"].transform("min"))
+    steps = _steps_frame(steps, "duration_trend")
+    out = pd.DataFrame({
+        "run_id": _text_column(steps["run_id"]),
+        "step_key": _text_column(steps["step_key"]),
+        "status": steps["status"].astype(STEP_STATUS_DTYPE),
+        "start": steps["start"],
+        "duration": steps["duration"].dt.total_seconds().astype("float64"),
+    })
+    out.insert(4, "run_start", out.groupby("run_id", sort=False, dropna=False)["start"].transform("min"))
     by = ["step_key", "run_start", "run_id"]
     if runs is not None:
-        extra = pd.DataFrame(
-            {
-                "run_id": runs["run_id"].astype(str).astype(pd.StringDtype()),
-                "job_name": runs["job_name"] if "job_name" in runs else None,
-                "run_status": runs["status"] if "status" in runs else None,
-                "created": runs["created"] if "created" in runs else pd.NaT,
-            }
-        ).drop_duplicates("run_id")
+        require_kind(runs, "runs", func="duration_trend")
+        extra = pd.DataFrame({
+            "run_id": _text_column(runs["run_id"]),
+            "job_name": runs["job_name"],
+            "run_status": runs["status"],
+            "created": runs["created"],
+        }).drop_duplicates("run_id")
         out = out.merge(extra, on="run_id", how="left")
         by = ["step_key", "created", "run_start", "run_id"]
     return out.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
@@ -779,7 +903,8 @@ def compare_step_durations(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     a, b : pandas.DataFrame
-        Each an events frame of one run or its :func:`runlens.step_durations` frame.
+        Each an events frame of one run or its :func:`runlens.step_durations` frame (a
+        plain ``pd.concat`` of such frames is fine).
 
     Returns
     -------
@@ -790,18 +915,20 @@ def compare_step_durations(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         and ``delta`` (``duration_b - duration_a``, positive when ``b`` was slower).
         ``attrs`` holds ``run_a`` and ``run_b``.
 
+    Raises
+    ------
+    InvalidArgument
+        A side is neither kind of frame, or holds several runs.
+
     Examples
     --------
     >>> runlens.compare_step_durations(client.events(old), client.events(new))   # doctest: +SKIP
     """
-
-    def steps_of(frame: pd.DataFrame) -> pd.DataFrame:
-        steps = frame if "attempt_spans" in frame.columns else step_durations(frame)
+    sa, sb = (_steps_frame(frame, "compare_step_durations") for frame in (a, b))
+    for steps in (sa, sb):
         if steps["run_id"].nunique() > 1:
-            raise ValueError("compare_step_durations takes one run on each side")
-        return steps
-
-    sa, sb = steps_of(a), steps_of(b)
+            raise InvalidArgument("compare_step_durations() takes one run on each side; filter a frame "
+                                  "of several runs first (frame[frame.run_id == run_id])")
 
     def side(steps: pd.DataFrame, suffix: str) -> pd.DataFrame:
         return pd.DataFrame({
@@ -815,10 +942,10 @@ def compare_step_durations(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     out = left.merge(right, on="step_key", how="outer").set_index("step_key").loc[keys].reset_index()
     out = out[["step_key", "status_a", "status_b", "duration_a", "duration_b"]]
     out["delta"] = out["duration_b"] - out["duration_a"]
-
-    def run_of(steps: pd.DataFrame) -> str | None:
-        ids = steps["run_id"].dropna()
-        return str(ids.iloc[0]) if len(ids) else None
-
-    out.attrs.update(run_a=run_of(sa), run_b=run_of(sb))
+    out.attrs.update(run_a=_run_of(sa), run_b=_run_of(sb))
     return out
+
+
+def _run_of(steps: pd.DataFrame) -> str | None:
+    ids = steps["run_id"].dropna()
+    return str(ids.iloc[0]) if len(ids) else None

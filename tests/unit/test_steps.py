@@ -12,21 +12,32 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from runlens.errors import InvalidArgument, RunlensWarning
 from runlens.event_types import EVENT_TYPES
-from runlens.frames import LEVEL_DTYPE, concat_events, empty_events_frame, events_frame, runs_frame
+from runlens.frames import EVENT_COLUMNS, LEVEL_DTYPE, concat_events, empty_events_frame, events_frame, runs_frame
 from runlens.models import Run
-from runlens.steps import STEP_COLUMNS, RunSummary, duration_trend, run_summary, step_durations
+from runlens.steps import (
+    STEP_COLUMNS,
+    RunSummary,
+    StepFailure,
+    compare_step_durations,
+    duration_trend,
+    run_summary,
+    step_durations,
+)
 
 T0 = 1_795_667_190_000  # epoch ms
 
 _TYPENAMES = {
     "RUN_ENQUEUED": "RunEnqueuedEvent", "RUN_STARTING": "RunStartingEvent", "RUN_START": "RunStartEvent",
     "RUN_SUCCESS": "RunSuccessEvent", "RUN_FAILURE": "RunFailureEvent", "RUN_CANCELED": "RunCanceledEvent",
+    "RUN_CANCELING": "RunCancelingEvent",
     "ENGINE_EVENT": "EngineEvent", "STEP_WORKER_STARTING": "StepWorkerStartingEvent",
     "STEP_WORKER_STARTED": "StepWorkerStartedEvent", "RESOURCE_INIT_STARTED": "ResourceInitStartedEvent",
     "RESOURCE_INIT_SUCCESS": "ResourceInitSuccessEvent", "STEP_START": "ExecutionStepStartEvent",
@@ -198,6 +209,62 @@ def assert_agrees_with_stepstats(records: list[dict], steps: pd.DataFrame) -> No
         assert closed == [(at(a, 0), at(b, 0)) for a, b in s["attempts"]], key
 
 
+def reference_overheads(records: list[dict]) -> dict[str, dict]:
+    """The time between attempts, split as step_durations documents, by a plain loop.
+
+    Per step, in storage order: a gap opens when an attempt closes and ends when the next
+    attempt starts (a closer with no open attempt starts a zero-length one); the retry's
+    worker start-up (STEP_WORKER_STARTING → STARTED inside the gap) is taken out of it,
+    the rest is ``retry_wait``.
+    """
+    out: dict[str, dict] = {}
+    for r in records:
+        step, kind, t = r.get("stepKey"), r.get("eventType"), int(r["timestamp"])
+        if not step:
+            continue
+        s = out.setdefault(step, {"retry_wait": 0, "retry_startup": 0, "worker_startup": None,
+                                  "open": None, "gap_start": None, "gap_workers": [], "worker_open": None})
+        if kind in ("STEP_START", "STEP_RESTARTED"):
+            _start_attempt(s, t)
+        elif kind in ("STEP_UP_FOR_RETRY", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
+            if s["open"] is None:
+                _start_attempt(s, t)
+            s["open"], s["gap_start"] = None, t
+        elif kind == "STEP_WORKER_STARTING":
+            s["worker_open"] = t
+        elif kind == "STEP_WORKER_STARTED" and s["worker_open"] is not None:
+            s["worker_startup"] = (s["worker_startup"] or 0) + t - s["worker_open"]
+            if s["gap_start"] is not None:
+                s["gap_workers"].append((s["worker_open"], t))
+            s["worker_open"] = None
+    return out
+
+
+def _start_attempt(s: dict, at: int) -> None:
+    """An attempt starts at `at`: close the gap before it, if any, and split it."""
+    if s["gap_start"] is not None:
+        inside = sum(max(0, min(we, at) - max(ws, s["gap_start"])) for ws, we in s["gap_workers"])
+        s["retry_wait"] += at - s["gap_start"] - inside
+        s["retry_startup"] += inside
+    s["open"], s["gap_start"], s["gap_workers"] = at, None, []
+
+
+def assert_overheads_agree(records: list[dict], steps: pd.DataFrame) -> None:
+    """retry_wait and worker_startup as the loop computes them, and the documented sum:
+    attempt_time + retry_wait + the retries' worker start-up == duration."""
+    ours = steps.set_index(steps["step_key"].astype(str))
+    stats = reference_step_stats(records)
+    for key, s in reference_overheads(records).items():
+        if key not in stats:
+            continue  # never started: no stepStats row
+        row = ours.loc[key]
+        assert row["retry_wait"] == ms(s["retry_wait"]), key
+        assert (pd.isna(row["worker_startup"]) if s["worker_startup"] is None
+                else row["worker_startup"] == ms(s["worker_startup"])), key
+        if pd.notna(row["duration"]):
+            assert row["attempt_time"] + row["retry_wait"] + ms(s["retry_startup"]) == row["duration"], key
+
+
 # --------------------------------------------------------------------------- step_durations
 
 
@@ -246,8 +313,6 @@ def test_retried_step():
     assert row["attempts"] == 2
     assert row["attempt_spans"] == [(at(4000), at(4500)), (at(6300), at(7200))]
     assert row["attempt_time"] == ms(500 + 900)
-    assert row["retry_wait"] == ms(6300 - 4500)
-    assert row["attempt_time"] + row["retry_wait"] == row["duration"]
     assert row["worker_startup"] == ms(700 + 700)  # a new process per attempt
     assert row["worker_spans"] == [(at(3200), at(3900)), (at(5500), at(6200))]
     assert pd.isna(row["resource_init"])
@@ -255,6 +320,19 @@ def test_retried_step():
     assert row["input_loading"] == ms(100 + 40 + 60 + 30)
     assert row["output_handling"] == ms(100)
     assert pd.isna(row["error_class"])  # the retried attempt's error is not the step's
+
+
+def test_retry_wait_leaves_out_the_retry_worker_startup():
+    """#12 defect 7: the second worker's start-up was counted in retry_wait and in worker_startup."""
+    b = etl_run()
+    row = step_durations(b.frame()).set_index("step_key").loc["transform"]
+    # Between the attempts (4500 → 6300): the retry policy's delay until the executor asks
+    # for a worker (4500 → 5500), the worker's start-up (5500 → 6200), its set-up (6200 → 6300).
+    assert row["retry_wait"] == ms(1000 + 100)
+    retry_startup = sum((e - s for s, e in row["worker_spans"][1:]), pd.Timedelta(0))
+    assert retry_startup == ms(700)
+    assert row["attempt_time"] + row["retry_wait"] + retry_startup == row["duration"]
+    assert_overheads_agree(b.records, step_durations(b.frame()))
 
 
 def test_failed_step_error_is_the_ops_exception():
@@ -329,6 +407,9 @@ def test_in_progress_steps():
 def test_agrees_with_dagster_stepstats_replay():
     b = etl_run()
     assert_agrees_with_stepstats(b.records, step_durations(b.frame()))
+    assert_overheads_agree(b.records, step_durations(b.frame()))
+    live = live_run()
+    assert_overheads_agree(live.records, step_durations(live.frame()))
 
 
 def test_random_runs_agree_with_stepstats_replay():
@@ -350,6 +431,11 @@ def test_random_runs_agree_with_stepstats_replay():
                 t += rng.randint(0, 400)
                 lines.append((t, "STEP_UP_FOR_RETRY", step))
                 t += rng.randint(0, 2000)
+                if rng.random() < 0.7:  # a new worker process for the retry
+                    lines.append((t, "STEP_WORKER_STARTING", step))
+                    t += rng.randint(1, 900)
+                    lines.append((t, "STEP_WORKER_STARTED", step))
+                    t += rng.randint(0, 50)
                 lines.append((t, "STEP_RESTARTED", step))
             t += rng.randint(0, 400)
             if rng.random() < 0.8:
@@ -359,7 +445,9 @@ def test_random_runs_agree_with_stepstats_replay():
         lines.sort(key=lambda x: x[0] + jitter[x[2]])
         for t, kind, step in lines:
             b.event(t, kind, step)
-        assert_agrees_with_stepstats(b.records, step_durations(b.frame()))
+        steps = step_durations(b.frame())
+        assert_agrees_with_stepstats(b.records, steps)
+        assert_overheads_agree(b.records, steps)
 
 
 def test_storage_order_comes_from_seq_not_row_order():
@@ -406,6 +494,30 @@ def test_not_an_events_frame():
         step_durations(pd.DataFrame({"a": [1]}))
 
 
+def test_frame_kind_decides_and_a_wrong_frame_names_what_was_expected():
+    """#12 defect 3: one check (frames.require_kind) decides, and says what was expected."""
+    events = etl_run().frame()
+    steps = step_durations(events)
+    runs = runs_frame([{"id": "run-a", "jobName": "etl_job", "status": "FAILURE", "creationTime": T0 / 1000}])
+    cases = [
+        (lambda: step_durations(steps), "step_durations() expects an events frame", "a step_durations frame"),
+        (lambda: run_summary(steps), "run_summary() expects an events frame", "a step_durations frame"),
+        (lambda: run_summary(events, steps=runs), "run_summary() expects a step_durations frame", "a runs frame"),
+        (lambda: duration_trend(runs), "duration_trend() expects a step_durations frame", "a runs frame"),
+        (lambda: duration_trend(steps, runs=steps), "duration_trend() expects a runs frame", "step_durations"),
+        (lambda: compare_step_durations(events, runs), "compare_step_durations() expects", "a runs frame"),
+        (lambda: step_durations(events.drop(columns=["seq"])), "step_durations() expects an events frame",
+         "without the column(s) seq"),
+        (lambda: step_durations([1, 2]), "step_durations() expects an events frame", "got a list"),
+    ]
+    for call, expected, got in cases:
+        with pytest.raises(InvalidArgument) as caught:
+            call()
+        assert expected in str(caught.value) and got in str(caught.value), str(caught.value)
+    with pytest.raises(InvalidArgument, match="one run"):
+        compare_step_durations(step_durations(concat_events([events, live_run().frame()])), steps)
+
+
 def _big_frame(n_steps: int = 2_000, per_step: int = 500) -> pd.DataFrame:
     """A 1M-event run built column by column: per step 9 lifecycle events and log lines."""
     lifecycle = ["STEP_WORKER_STARTING", "STEP_WORKER_STARTED", "STEP_START", "LOADED_INPUT", "STEP_INPUT"]
@@ -430,6 +542,9 @@ def _big_frame(n_steps: int = 2_000, per_step: int = 500) -> pd.DataFrame:
         "step_key": pd.Categorical.from_codes(np.repeat(np.arange(n_steps), per_step)[order], step_names),
         "message": pd.array(["log line"] * n, dtype="string"),
     })
+    for column, dtype in EVENT_COLUMNS.items():  # the rest of an events frame: all NA
+        if column not in frame.columns:
+            frame[column] = pd.Series(pd.NA, index=frame.index).astype(dtype)
     return frame
 
 
@@ -463,9 +578,9 @@ def test_run_summary_of_a_failed_run():
     assert summary.slowest_steps[0] == ("transform", ms(3200))
     assert len(summary.slowest_steps) == 5
     assert [d for _, d in summary.slowest_steps] == sorted((d for _, d in summary.slowest_steps), reverse=True)
-    assert summary.total_retry_wait == ms(1800)
+    assert summary.total_retry_wait == ms(1100)  # worker start-up of the retry excluded
     assert summary.materializations == ["raw/orders", "clean/orders"]
-    assert summary.first_failure == ("process[apac]", "ValueError", "bad region apac")
+    assert summary.first_failure[:3] == ("process[apac]", "ValueError", "bad region apac")
     assert summary.n_events == len(b.records)
 
 
@@ -500,8 +615,12 @@ def test_run_summary_prefers_the_run_model():
     assert summary.status == "CANCELED" and summary.job_name == "etl_job"
     assert summary.wall_time == ms(8400)  # events win over the model's times
     assert summary.n_events == len(etl_run().records)
-    with pytest.raises(ValueError, match="one run"):
+    with pytest.raises(InvalidArgument, match="one run"):
         run_summary(frame)
+    with pytest.raises(InvalidArgument, match="no event of run 'run-z'"):
+        run_summary(frame, Run(id="run-z", status="SUCCESS", jobName="etl_job", creationTime=T0 / 1000))
+    with pytest.raises(InvalidArgument, match="takes run= as a runlens Run"):
+        run_summary(frame, {"id": "run-a"})
 
 
 def test_run_summary_of_an_empty_frame():
@@ -535,3 +654,170 @@ def test_duration_trend_without_runs():
     assert list(trend.columns) == ["run_id", "step_key", "status", "start", "run_start", "duration"]
     assert trend["duration"].dtype == "float64"
     assert len(trend) == 8
+
+
+# --------------------------------------------------------------------------- partial frames (#12 defect 4)
+
+
+def _caught(call) -> list[warnings.WarningMessage]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [w for w in caught if issubclass(w.category, RunlensWarning)]
+
+
+@pytest.mark.parametrize("attrs, word", [({"complete": False}, "incomplete"), ({"filtered": True}, "filtered")])
+def test_an_incomplete_or_filtered_frame_warns_once(attrs, word):
+    """#12 defect 4: analyses of a frame a limit cut short or a filter thinned say so."""
+    frame = etl_run().frame()
+    frame.attrs.update(attrs)
+    for call in (lambda: step_durations(frame), lambda: run_summary(frame), lambda: duration_trend(frame),
+                 lambda: compare_step_durations(frame, etl_run().frame())):
+        caught = _caught(call)
+        assert len(caught) == 1, [str(w.message) for w in caught]
+        message = str(caught[0].message)
+        assert word in message and "client.events(run_id)" in message and "no limit" in message
+        assert caught[0].filename == __file__  # points at the user's call, not at runlens
+
+
+def test_a_whole_frame_does_not_warn():
+    frame = etl_run().frame()
+    frame.attrs.update(complete=True, filtered=False)
+    for events in (frame, etl_run().frame(), pd.concat([frame, live_run().frame()])):
+        assert _caught(lambda events=events: step_durations(events)) == []
+    assert _caught(lambda: run_summary(frame)) == []
+
+
+# --------------------------------------------------------------------------- where it failed (#12 defect 5)
+
+
+_CAUSE_STACK = ('  File "/srv/dagster/_core/execution/plan/utils.py", line 54, in op_execution_error_boundary\n'
+                '    yield\n'
+                '  File "/home/me/etl/ops.py", line 41, in process\n'
+                '    rows = parse(region)\n'
+                '  File "/home/me/etl/parse.py", line 7, in parse\n'
+                '    raise ValueError(f"bad region {region}")\n')
+
+
+def _with_cause_stack(frame: pd.DataFrame, stacks: dict[str, str | None]) -> pd.DataFrame:
+    """`frame` with an ``error_cause_stack`` column: `stacks` on each step's STEP_FAILURE."""
+    column = pd.Series(pd.NA, index=frame.index, dtype="string")
+    for step, stack in stacks.items():
+        column[(frame["event_type"] == "STEP_FAILURE") & (frame["step_key"] == step)] = stack
+    return frame.assign(error_cause_stack=column)
+
+
+def test_run_summary_says_where_the_user_code_failed():
+    """#12 defect 5: the last frame of the user's stack (the error's cause) is shown."""
+    summary = run_summary(_with_cause_stack(etl_run().frame(), {"process[apac]": _CAUSE_STACK}))
+    failure = summary.first_failure
+    assert isinstance(failure, StepFailure)
+    assert failure.where == 'File "/home/me/etl/parse.py", line 7, in parse'
+    assert failure.stack == _CAUSE_STACK
+    text = str(summary)
+    assert 'Where       File "/home/me/etl/parse.py", line 7, in parse' in text, text
+    html = summary._repr_html_()
+    assert "parse.py&quot;, line 7" in html and "<pre>" in html and "ops.py&quot;, line 41" in html
+
+
+def test_where_falls_back_without_a_cause_stack():
+    frame = etl_run().frame()
+    for events in (frame.drop(columns=["error_cause_stack"], errors="ignore"),
+                   _with_cause_stack(frame, {"process[apac]": None})):
+        summary = run_summary(events)
+        assert summary.first_failure[:3] == ("process[apac]", "ValueError", "bad region apac")
+        assert summary.first_failure.where is None and summary.first_failure.stack is None
+        assert "Where" not in str(summary) and "<pre>" not in summary._repr_html_()
+    # Not wrapped by Dagster (a Failure raised in the op): the error's own stack is the user's.
+    b = RunBuilder().event(0, "RUN_START").event(10, "STEP_START", "s")
+    b.event(20, "STEP_FAILURE", "s", error={
+        "message": "dagster._core.definitions.events.Failure: no data\n", "className": "Failure",
+        "stack": ['  File "/home/me/etl/ops.py", line 12, in s\n', '    raise Failure("no data")\n']})
+    failure = run_summary(b.frame()).first_failure
+    assert failure[:3] == ("s", "Failure", "no data")
+    assert failure.where == 'File "/home/me/etl/ops.py", line 12, in s'
+
+
+# --------------------------------------------------------------------------- cancellation (#12 defect 6)
+
+
+_INTERRUPTED = {"message": "dagster._core.errors.DagsterExecutionInterruptedError\n",
+                "className": "DagsterExecutionInterruptedError",
+                "stack": ['  File "/srv/dagster/_core/execution/plan/execute_plan.py", line 300\n'], "cause": None}
+
+
+def canceled_run(run_id: str = "run-x", t0: int = T0 + 7_200_000) -> RunBuilder:
+    """A run canceled while `slow` ran and `flaky` waited to retry; `fast` had finished."""
+    b = RunBuilder(run_id, t0)
+    b.event(0, "RUN_ENQUEUED").event(100, "RUN_STARTING").event(1000, "RUN_START")
+    b.event(1100, "STEP_START", "fast").event(1200, "STEP_START", "slow").event(1300, "STEP_START", "flaky")
+    b.event(1500, "STEP_SUCCESS", "fast").event(1600, "STEP_UP_FOR_RETRY", "flaky")
+    b.event(2000, "RUN_CANCELING", message="Sending run termination request.")
+    b.event(2100, "STEP_FAILURE", "slow", error=_INTERRUPTED)
+    b.event(2200, "RUN_CANCELED", message="Execution of run for \"slow_job\" canceled.")
+    return b
+
+
+def test_steps_of_a_canceled_run_are_canceled_not_failed():
+    """#12 defect 6: a step stopped by its run's cancellation is CANCELED, with no error."""
+    b = canceled_run()
+    steps = step_durations(b.frame()).set_index("step_key")
+    assert steps["status"].astype(str).to_dict() == {"fast": "SUCCESS", "slow": "CANCELED", "flaky": "CANCELED"}
+    slow = steps.loc["slow"]
+    assert pd.isna(slow["error_class"]) and pd.isna(slow["error_message"])
+    assert slow["end"] == at(2100, b.t0) and slow["attempts"] == 1  # times as stepStats
+    assert pd.isna(steps.loc["flaky", "end"])
+    summary = run_summary(b.frame())
+    assert summary.status == "CANCELED" and summary.first_failure is None
+    assert summary.steps_by_status["CANCELED"] == 2 and summary.steps_by_status["FAILURE"] == 0
+    assert summary.wall_time == ms(1200)
+
+
+def test_an_interrupt_without_a_cancellation_stays_a_failure():
+    b = RunBuilder().event(0, "RUN_START").event(10, "STEP_START", "s")
+    b.event(20, "STEP_FAILURE", "s", error=_INTERRUPTED).event(30, "RUN_FAILURE")
+    row = step_durations(b.frame()).iloc[0]
+    assert row["status"] == "FAILURE" and row["error_class"] == "DagsterExecutionInterruptedError"
+
+
+def test_a_run_canceled_while_queued_has_no_duration():
+    """#12 defect 6: RUN_ENQUEUED → RUN_CANCELED, no RUN_START: no wall time, not 0 s."""
+    b = RunBuilder("run-q").event(0, "RUN_ENQUEUED").event(5000, "RUN_CANCELED")
+    # Dagster answers such a run's startTime with its endTime: it must not become a start.
+    model = Run(id="run-q", status="CANCELED", jobName="etl_job", creationTime=T0 / 1000,
+                startTime=(T0 + 5000) / 1000, endTime=(T0 + 5000) / 1000)
+    partial = b.frame()
+    partial.attrs["complete"] = False  # where the model's times fill in what the events lack
+    with pytest.warns(RunlensWarning):
+        from_partial = run_summary(partial, model)
+    for summary in (run_summary(b.frame()), run_summary(b.frame(), model), from_partial):
+        assert summary.status == "CANCELED"
+        assert summary.wall_time is None and summary.started is None, summary
+        assert summary.queued == ms(5000)  # how long it waited before it was canceled
+        assert "Wall time   —" in str(summary)
+    never = run_summary(RunBuilder("run-n").frame(), Run(id="run-n", status="NOT_STARTED", jobName="etl_job",
+                                                         creationTime=T0 / 1000))
+    assert never.wall_time is None and never.queued is None and never.status == "NOT_STARTED"
+
+
+# --------------------------------------------------------------------------- plain pd.concat (#12 defect 11)
+
+
+def test_trend_and_compare_accept_plain_pd_concat():
+    """#12 defect 11: pd.concat turns categoricals into objects and drops attrs; still fine."""
+    a, b, c = etl_run(), live_run(), canceled_run()
+    frames = [x.frame() for x in (a, b, c)]
+    expected = duration_trend(step_durations(concat_events(frames)))
+    plain_steps = pd.concat([step_durations(f) for f in frames], ignore_index=True)
+    assert plain_steps["step_key"].dtype != "category" and plain_steps.attrs == {}
+    for given in (pd.concat(frames, ignore_index=True), plain_steps, plain_steps.astype({"status": object})):
+        pd.testing.assert_frame_equal(duration_trend(given), expected)
+    runs = runs_frame([{"id": r, "jobName": "etl_job", "status": "SUCCESS", "creationTime": (T0 + i) / 1000}
+                       for i, r in enumerate(("run-a", "run-b", "run-x"))])
+    pd.testing.assert_frame_equal(duration_trend(plain_steps, pd.concat([runs.iloc[:1], runs.iloc[1:]])),
+                                  duration_trend(step_durations(concat_events(frames)), runs))
+    side_a = plain_steps[plain_steps["run_id"] == "run-a"]
+    side_b = pd.concat([frames[2]], ignore_index=True)
+    compared = compare_step_durations(side_a, side_b)
+    pd.testing.assert_frame_equal(compared, compare_step_durations(frames[0], frames[2]))
+    assert compared.attrs == {"run_a": "run-a", "run_b": "run-x"}
