@@ -3,25 +3,30 @@
 Events frame (one row per event, in storage order — the order of the run's log, which
 is *not* timestamp order when steps run in parallel):
 
-==============  ==========================  =============================================
-column          dtype                       meaning
-==============  ==========================  =============================================
-seq             int64                       0-based position in the run's log; filters and
-                                            slices keep the original values
-run_id          category                    the run
-timestamp       datetime64[ms, UTC]         when the event was stored (ms, truncated)
-level           category (ordered)          DEBUG < INFO < WARNING < ERROR < CRITICAL
-event_type      category                    a ``DagsterEventType`` name; NA for log lines
-step_key        category                    e.g. ``process[emea]``; NA for run-level events
-message         string                      may be empty, multi-line, any unicode
-kind            category                    the GraphQL ``__typename``
-error_class     category                    error events: the Python class raised
-error_message   string                      error events: its message
-error_cause     string                      error events: the cause chain, ``Class: msg``
-                                            per link, joined by `` <- ``
-error_stack     string                      error events: the stack (server paths)
-asset_key       string                      materializations/observations: ``a/b/c``
-==============  ==========================  =============================================
+=================  ==========================  =============================================
+column             dtype                       meaning
+=================  ==========================  =============================================
+seq                int64                       0-based position in the run's log; filters and
+                                               slices keep the original values
+run_id             category                    the run
+timestamp          datetime64[ms, UTC]         when the event was stored (ms, truncated)
+level              category (ordered)          DEBUG < INFO < WARNING < ERROR < CRITICAL
+event_type         category                    a ``DagsterEventType`` name; NA for log lines
+step_key           category                    e.g. ``process[emea]``; NA for run-level events
+message            string                      may be empty, multi-line, any unicode
+kind               category                    the GraphQL ``__typename``
+error_class        category                    error events: the Python class raised
+error_message      string                      error events: its message
+error_cause        string                      error events: the cause chain, ``Class: msg``
+                                               per link, joined by `` <- ``
+error_stack        string                      error events: the stack (server paths); for a
+                                               STEP_FAILURE, Dagster's wrapper around the user's
+                                               error
+error_cause_stack  string                      error events: the stack of the error's ``cause``;
+                                               for a STEP_FAILURE, where the user's code raised
+                                               (file and line)
+asset_key          string                      materializations/observations: ``a/b/c``
+=================  ==========================  =============================================
 
 ``df.attrs`` holds ``run_ids``, ``endpoint``, ``fetched_at`` (UTC ISO) and ``complete``
 (False when a ``limit`` cut the fetch short).
@@ -30,7 +35,6 @@ asset_key       string                      materializations/observations: ``a/b
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -41,10 +45,10 @@ import pyarrow as pa
 
 from .errors import InvalidArgument
 from .event_types import EVENT_TYPES
+from .text import LONE_SURROGATE, replace_lone_surrogates
 from .vocabulary import LEVELS, RUN_STATUSES, STEP_STATUSES
 
 LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 STRING = pd.StringDtype()
 
 EVENT_COLUMNS: dict[str, Any] = {
@@ -60,6 +64,7 @@ EVENT_COLUMNS: dict[str, Any] = {
     "error_message": STRING,
     "error_cause": STRING,
     "error_stack": STRING,
+    "error_cause_stack": STRING,
     "asset_key": STRING,
 }
 
@@ -94,7 +99,7 @@ def _label_values(values: list) -> list:
 
 
 def _clean(text: str) -> bool:
-    return text.isascii() or _LONE_SURROGATE.search(text) is None
+    return text.isascii() or LONE_SURROGATE.search(text) is None
 
 
 def _label(value: Any) -> str | None:
@@ -133,9 +138,14 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any]:
+def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any, Any]:
+    """An event's ``error`` as (class, message, cause chain, stack, cause's stack).
+
+    A STEP_FAILURE's error is Dagster's wrapper (``DagsterExecutionStepExecutionError``);
+    its ``cause`` is what the user's code raised, and its stack says where.
+    """
     if not isinstance(error, dict):
-        return None, None, None, None
+        return None, None, None, None, None
     chain = []
     cause = error.get("cause")
     while isinstance(cause, dict):
@@ -143,15 +153,21 @@ def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any]:
         # Dagster's messages usually start with the class name already.
         chain.append(text if text.startswith(f"{name}:") else f"{name}: {text}")
         cause = cause.get("cause")
-    stack = error.get("stack")
-    if isinstance(stack, list):
-        stack = "".join(_text(line) for line in stack if line is not None)
+    cause = error.get("cause")
     return (
         error.get("className"),
         _label(error.get("message")),
         _label(" <- ".join(chain) or None),
-        _label(stack),
+        _stack_text(error.get("stack")),
+        _stack_text(cause.get("stack")) if isinstance(cause, dict) else None,
     )
+
+
+def _stack_text(stack: Any) -> str | None:
+    """A ``PythonError.stack`` (a list of lines) as one text; None when there is none."""
+    if isinstance(stack, list):
+        stack = "".join(_text(line) for line in stack if line is not None)
+    return _label(stack)
 
 
 def _asset_key(key: Any) -> Any:
@@ -252,7 +268,7 @@ class EventColumns:
         """
         n = len(message)
         if not len(timestamp) == len(level) == len(event_type) == len(step_key) == len(kind) == n:
-            raise ValueError("every column of a page must have one value per event")
+            raise InvalidArgument("every column of a page must have one value per event")
         labels = partial(pa.array, type=_LABEL) if clean else _labels
         offset = self._n
         self._timestamp.append(_millis(timestamp))
@@ -284,7 +300,7 @@ class EventColumns:
         """The typed frame of every event added so far."""
         n = self._n
         rows = [i for i, _ in self._errors]
-        fields = list(zip(*(f for _, f in self._errors))) or [()] * 4
+        fields = list(zip(*(f for _, f in self._errors))) or [()] * 5
         millis = np.concatenate(self._timestamp) if self._timestamp else np.empty(0, dtype="datetime64[ms]")
         return pd.DataFrame(
             {
@@ -301,6 +317,7 @@ class EventColumns:
                 "error_message": _sparse_strings(n, rows, fields[1]),
                 "error_cause": _sparse_strings(n, rows, fields[2]),
                 "error_stack": _sparse_strings(n, rows, fields[3]),
+                "error_cause_stack": _sparse_strings(n, rows, fields[4]),
                 "asset_key": _sparse_strings(n, [i for i, _ in self._assets], [a for _, a in self._assets]),
             }
         )
@@ -397,7 +414,7 @@ def _text(value: Any) -> str:
     # Messages are str, but a broken server or proxy can hand over anything; lone
     # surrogates (JSON's "\\ud800") become U+FFFD so the frame always holds valid text.
     if isinstance(value, str):
-        return value if _clean(value) else _LONE_SURROGATE.sub("\ufffd", value)
+        return replace_lone_surrogates(value)
     if value is None:
         return ""
     if isinstance(value, (list, dict)):

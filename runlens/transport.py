@@ -58,7 +58,6 @@ MAX_RETRY_AFTER = 60.0
 _PERMANENT_DNS_ERRORS = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 # A JSON escape of a UTF-16 surrogate; only bodies holding one need the slower clean-up.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Retry(Retry):
@@ -423,13 +422,20 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 def _without_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
-    return value
+    # Imported here: runlens.text loads pandas, which `runlens run get` never needs, and
+    # only a body holding a surrogate escape gets this far.
+    from .text import replace_lone_surrogates
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return replace_lone_surrogates(value)
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(value)
 
 
 _HEADER_SETTINGS = {"Dagster-Cloud-Api-Token": "token", "Dagster-Cloud-Organization": "organization",

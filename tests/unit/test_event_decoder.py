@@ -77,6 +77,27 @@ def test_error_and_asset_events_keep_their_fields():
     assert frame["asset_key"].tolist()[2] == "warehouse/orders"
 
 
+def test_a_step_failure_keeps_the_user_code_stack_of_its_cause():
+    # Dagster wraps the user's exception: the wrapper's stack is Dagster's own code, the
+    # cause's stack is where the user's op raised (issue 12, defect 5).
+    wrapper_stack = ["  File \"/site-packages/dagster/_core/execution/plan/utils.py\", line 54\n"]
+    user_stack = ["  File \"/repo/pipelines/ops.py\", line 12, in flaky\n", "    raise ValueError('bad row')\n"]
+    failure = {**good_event(0), "__typename": "ExecutionStepFailureEvent", "eventType": "STEP_FAILURE",
+               "level": "ERROR",
+               "error": {"message": "dagster._core.errors.DagsterExecutionStepExecutionError: Error in op\n",
+                         "className": "DagsterExecutionStepExecutionError", "stack": wrapper_stack,
+                         "cause": {"message": "ValueError: bad row\n", "className": "ValueError",
+                                   "stack": user_stack, "cause": None}}}
+    no_cause = {**failure, "error": {**failure["error"], "cause": None}}
+    body = page_body([failure, no_cause, good_event(2)])
+    frame = decode_events_page(body, RUN_ID).columns.frame()
+    pd.testing.assert_frame_equal(frame, general_frame(body))
+    assert frame["error_stack"].tolist()[0] == "".join(wrapper_stack)
+    assert frame["error_cause_stack"].tolist()[0] == "".join(user_stack)
+    assert frame["error_cause_stack"].isna().tolist() == [False, True, True]
+    assert str(frame["error_cause_stack"].dtype) == "string"
+
+
 def page_body(events: list, **connection) -> bytes:
     doc = {"__typename": "EventConnection", "events": events, "cursor": "Y3Vyc29y", "hasMore": False, **connection}
     return json.dumps({"data": {"logsForRun": doc}}).encode()
