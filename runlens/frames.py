@@ -431,23 +431,145 @@ def empty_events_frame(run_id: str | None = None) -> pd.DataFrame:
 
 
 def concat_events(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate events frames, keeping every dtype (categories are unioned)."""
-    frames = [f for f in frames]
+    """Concatenate events frames (of one run or several), keeping dtypes and ``attrs``.
+
+    ``pd.concat`` turns a categorical column into ``object`` as soon as two frames'
+    categories differ, and drops ``attrs`` unless they are all equal. This unions the
+    categories (Dagster's event types and levels first, in their order), restores
+    every column's documented dtype (so frames that went through a plain
+    ``pd.concat``, Parquet or CSV and lost their categories are accepted too), and
+    merges ``attrs``:
+
+    ============  ======================================================================
+    key           merged as
+    ============  ======================================================================
+    run_ids       every run, in order of first appearance (from the rows too)
+    complete      True only if every frame was complete (a frame without it counts True)
+    filtered      True if any frame was filtered
+    has_more      True if any frame's limit cut it
+    cursor        the last cursor, when all frames are of one run (successive fetches)
+    cursors       each run's last cursor, by run id
+    skipped       the union of the skipped run ids and their reasons
+    fetched_at    the earliest: the data is at least that fresh
+    others        kept when every frame that has the key agrees (``endpoint``, ...)
+    ============  ======================================================================
+
+    Parameters
+    ----------
+    frames : iterable of pandas.DataFrame
+        Events frames (:meth:`runlens.Client.events`, :func:`events_frame`); columns
+        beyond the documented ones are kept after them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new index from 0; rows in the order given.
+
+    Raises
+    ------
+    InvalidArgument
+        If a frame is not an events frame.
+
+    Examples
+    --------
+    >>> both = concat_events([client.events(a), client.events(b)])    # doctest: +SKIP
+    >>> both.attrs["run_ids"]                                           # doctest: +SKIP
+    ['a', 'b']
+    """
+    frames = list(frames)
+    for frame in frames:
+        require_kind(frame, "events", func="concat_events")
     if not frames:
         return empty_events_frame()
-    if len(frames) == 1:
-        return frames[0].reset_index(drop=True)
+    extra = list(dict.fromkeys(c for f in frames for c in f.columns if c not in EVENT_COLUMNS))
+    parts = [_with_event_dtypes(f, extra) for f in frames]
     for column, dtype in EVENT_COLUMNS.items():
-        if dtype == "category" or isinstance(dtype, pd.CategoricalDtype):
-            cats: list = []
-            seen: set = set()
-            for f in frames:
-                for c in f[column].cat.categories:
-                    if c not in seen:
-                        seen.add(c)
-                        cats.append(c)
-            frames = [f.assign(**{column: f[column].cat.set_categories(cats)}) for f in frames]
-    return pd.concat(frames, ignore_index=True)
+        if isinstance(dtype, pd.CategoricalDtype) or dtype == "category":
+            known = list(dtype.categories) if isinstance(dtype, pd.CategoricalDtype) else _KNOWN.get(column, [])
+            seen = dict.fromkeys(known)
+            for part in parts:
+                seen.update(dict.fromkeys(part[column].cat.categories))
+            union = pd.CategoricalDtype(list(seen), ordered=getattr(dtype, "ordered", False))
+            for part in parts:
+                part[column] = part[column].cat.set_categories(union.categories, ordered=union.ordered)
+    result = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    result.attrs = _merged_attrs(frames)
+    return result
+
+
+# Categories every events frame starts with, in this order.
+_KNOWN: dict[str, list[str]] = {"event_type": list(EVENT_TYPES)}
+
+
+def _with_event_dtypes(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+    """A copy of ``frame`` with the documented columns, in order, each of its documented dtype."""
+    out = {}
+    for column, dtype in EVENT_COLUMNS.items():
+        if column not in frame.columns:  # error_cause_stack, in frames of older versions
+            out[column] = pd.array([None] * len(frame), dtype=STRING)
+            continue
+        values = frame[column]
+        try:
+            if isinstance(dtype, pd.CategoricalDtype) or dtype == "category":
+                if not isinstance(values.dtype, pd.CategoricalDtype):
+                    values = pd.Series(_categorical(values.astype(object).where(values.notna(), None).tolist()),
+                                       index=values.index)
+            elif column == "timestamp":
+                values = pd.to_datetime(values, utc=True).dt.as_unit("ms")
+            elif values.dtype != dtype:
+                values = values.astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"concat_events(): the column {column!r} cannot be read as {dtype} ({exc})") from None
+        out[column] = values.array
+    for column in extra:
+        out[column] = frame[column].array if column in frame.columns else pd.Series([None] * len(frame)).array
+    return pd.DataFrame(out)
+
+
+def _merged_attrs(frames: list[pd.DataFrame]) -> dict[str, Any]:
+    """The ``attrs`` of frames concatenated (see :func:`concat_events`)."""
+    all_attrs = [f.attrs for f in frames]
+    run_ids: dict[str, None] = {}
+    cursors: dict[str, Any] = {}
+    for frame in frames:
+        ids = frame.attrs.get("run_ids") or []
+        ids = list(ids) + [str(r) for r in pd.unique(frame["run_id"].dropna().astype(str))]
+        run_ids.update(dict.fromkeys(ids))
+        frame_cursors = dict(frame.attrs.get("cursors") or {})
+        if "cursor" in frame.attrs and len(set(ids)) == 1:
+            frame_cursors[ids[0]] = frame.attrs["cursor"]
+        cursors.update({k: v for k, v in frame_cursors.items() if v is not None or k not in cursors})
+    merged: dict[str, Any] = {"run_ids": list(run_ids)}
+    special = {"run_ids", "complete", "filtered", "has_more", "cursor", "cursors", "skipped", "fetched_at"}
+    for key in dict.fromkeys(k for a in all_attrs for k in a):
+        if key in special:
+            continue
+        values = [a[key] for a in all_attrs if key in a]
+        if all(_same(v, values[0]) for v in values):
+            merged[key] = values[0]
+    if any("complete" in a for a in all_attrs):
+        merged["complete"] = all(a.get("complete", True) is not False for a in all_attrs)
+    for key in ("filtered", "has_more"):
+        if any(key in a for a in all_attrs):
+            merged[key] = any(a.get(key) is True for a in all_attrs)
+    if cursors:
+        merged["cursors"] = cursors
+        if len(run_ids) == 1 and len(cursors) == 1:
+            merged["cursor"] = next(iter(cursors.values()))
+    skipped = {k: v for a in all_attrs for k, v in (a.get("skipped") or {}).items()}
+    if skipped or any("skipped" in a for a in all_attrs):
+        merged["skipped"] = skipped
+    times = [a["fetched_at"] for a in all_attrs if isinstance(a.get("fetched_at"), str)]
+    if times:
+        merged["fetched_at"] = min(times)
+    return merged
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays compare element-wise
+        return a is b
 
 
 RUN_COLUMNS = ["run_id", "job_name", "status", "created", "started", "ended", "duration"]
