@@ -186,19 +186,11 @@ def test_columns_of_unequal_length_are_refused():
 
 def test_a_json_body_sent_as_html_is_reported_not_decoded():
     # The general path's check (a web page, not GraphQL) comes before the fast path.
-    import requests
-
-    from runlens import Client
+    from runlens import Client, MockTransport
     from runlens.errors import ConfigError
 
-    client = Client("http://dagster.test/graphql", progress=False, max_retries=0)
+    def handler(request):
+        return 200, page_body([good_event(0)]), {"Content-Type": "text/html; charset=utf-8"}
 
-    def send(payload, run_id):
-        response = requests.Response()
-        response.status_code = 200
-        response.headers["Content-Type"] = "text/html; charset=utf-8"
-        return response, page_body([good_event(0)])
-
-    client.transport._send = send
     with pytest.raises(ConfigError, match="HTML page"):
-        client.events(RUN_ID)
+        Client(transport=MockTransport(handler), progress=False).events(RUN_ID)
