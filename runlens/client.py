@@ -216,6 +216,8 @@ class Client:
         if statuses:
             run_filter["statuses"] = _check_statuses(statuses)
         if tags:
+            if not isinstance(tags, dict):
+                raise InvalidArgument(f"tags must be a dict of tag names to values, not {tags!r}")
             run_filter["tags"] = [{"key": str(k), "value": str(v)} for k, v in tags.items()]
         if created_after is not None:
             run_filter["createdAfter"] = _epoch_seconds(created_after)
@@ -661,6 +663,7 @@ class Client:
 
         run_ids = [run_id_or_ids] if isinstance(run_id_or_ids, str) else list(run_id_or_ids)
         run_ids = [_check_run_id(r) for r in run_ids]
+        max_workers = _check_count("max_workers", max_workers)
 
         def one(run_id: str) -> list[tuple[str, dict]]:
             result = self._run_or_error(queries.STEP_STATS, run_id)
@@ -691,6 +694,8 @@ def _check_run_id(run_id: Any) -> str:
 def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
     if isinstance(statuses, str):
         statuses = [s for s in statuses.split(",") if s.strip()]
+    if not isinstance(statuses, (list, tuple, set, frozenset)):
+        raise InvalidArgument(f"statuses must be a status or a list of them, not {statuses!r}")
     names = [str(s).strip().upper() for s in statuses]
     valid = {s.value for s in RunStatus}
     unknown = [n for n in names if n not in valid]
@@ -700,7 +705,7 @@ def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
 
 
 def _epoch_seconds(value: datetime | str | float | int) -> float:
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         try:
@@ -709,6 +714,8 @@ def _epoch_seconds(value: datetime | str | float | int) -> float:
             raise InvalidArgument(f"not an ISO 8601 time: {value!r}") from None
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
+    if not isinstance(value, datetime):
+        raise InvalidArgument(f"a time must be a datetime, an ISO 8601 string or epoch seconds, not {value!r}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()

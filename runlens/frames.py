@@ -238,8 +238,13 @@ class EventColumns:
     def add(self, records: Sequence[dict]) -> EventColumns:
         """Append a page of raw event records (in storage order); returns self."""
         get = dict.get
+        try:
+            timestamp = [get(r, "timestamp") for r in records]  # TypeError on anything but dicts
+        except TypeError:
+            raise InvalidArgument("events must be a sequence of event records (dicts, as logsForRun sends "
+                                  f"them), not {type(records).__name__} of other things") from None
         return self.add_columns(
-            timestamp=[get(r, "timestamp") for r in records],
+            timestamp=timestamp,
             level=[get(r, "level") for r in records],
             event_type=[get(r, "eventType") for r in records],
             step_key=[get(r, "stepKey") for r in records],

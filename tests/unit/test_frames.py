@@ -94,3 +94,9 @@ def test_no_frames_is_an_empty_events_frame():
 def test_anything_but_events_frames_is_invalid(bad):
     with pytest.raises(InvalidArgument, match="concat_events"):
         concat_events([run_frame("a", 1), bad])
+
+
+@pytest.mark.parametrize("bad", [[1, 2], "abc", [{"message": "ok"}, None], 5])
+def test_events_frame_of_anything_but_records_is_invalid(bad):
+    with pytest.raises(InvalidArgument, match="event records"):
+        events_frame(bad, "run-1")

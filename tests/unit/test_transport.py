@@ -292,3 +292,25 @@ def test_malformed_urls_are_config_errors_that_hide_passwords(bad):
     with pytest.raises(errors.ConfigError) as info:
         runlens.Client(bad).run("r1")
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.runs(tags=["team"]),
+    lambda c: c.runs(statuses=3),
+    lambda c: c.runs(created_after=[2026]),
+    lambda c: c.runs(limit="10"),
+    lambda c: c.step_stats("r1", max_workers="4"),
+    lambda c: c.events_many(["r1"], max_workers=0),
+    lambda c: c.events_many("r1"),
+])
+def test_arguments_a_user_gets_wrong_are_invalid_argument(call):
+    # Never a bare TypeError/AttributeError from inside runlens, and nothing is sent.
+    transport = runlens.MockTransport(lambda request: pytest.fail("nothing should be sent"))
+    with pytest.raises(errors.InvalidArgument):
+        call(runlens.Client(transport=transport))
+
+
+@pytest.mark.parametrize("options", [{"url": 3000}, {"token": b"bytes"}])
+def test_settings_of_the_wrong_type_are_config_errors(options):
+    with pytest.raises(errors.ConfigError, match="must be a string"):
+        runlens.Client(**options)
