@@ -97,22 +97,13 @@ class Client:
             self.settings: Settings = resolve(url, token=token, organization=organization, deployment=deployment,
                                               ca_bundle=ca_bundle, env=env)
             self.transport = Transport(self.settings, timeout=timeout, max_retries=max_retries, backoff=backoff)
-            return
-        if not callable(getattr(transport, "execute", None)):
-            raise InvalidArgument(f"transport must have an execute(query, variables, *, run_id=None, fast=None) "
-                                  f"method, as runlens.transport.Transport has; got {type(transport).__name__}")
-        given = {"url": url, "token": token, "organization": organization, "deployment": deployment,
-                 "ca_bundle": ca_bundle, "env": env}
-        given = [name for name, value in given.items() if value is not None]
-        given += [name for name, value, default in (("timeout", timeout, 30.0), ("max_retries", max_retries, 4),
-                                                    ("backoff", backoff, 0.5)) if value != default]
-        if given:
-            raise InvalidArgument(f"Client(transport=...) takes its connection settings from the transport: "
-                                  f"give {', '.join(given)} to the transport instead")
-        self.transport = transport
-        settings = getattr(transport, "settings", None)
-        self.settings = settings if isinstance(settings, Settings) else Settings(
-            str(getattr(transport, "url", "(a custom transport)")), sources={"url": type(transport).__name__})
+        else:
+            given = [name for name, value in (("url", url), ("token", token), ("organization", organization),
+                                              ("deployment", deployment), ("ca_bundle", ca_bundle), ("env", env),
+                                              ("timeout", timeout != 30.0 or None),
+                                              ("max_retries", max_retries != 4 or None),
+                                              ("backoff", backoff != 0.5 or None)) if value is not None]
+            self.transport, self.settings = _adopted(transport, given)
 
     def __repr__(self) -> str:
         return f"runlens.Client({self.settings.describe()})"
@@ -683,6 +674,21 @@ class Client:
         if progress is None:
             return sys.stderr.isatty() or "ipykernel" in sys.modules
         return progress
+
+
+def _adopted(transport: Any, given: list[str]) -> tuple[Any, Settings]:
+    """A transport given to ``Client`` and its settings; the options that belong to it refused."""
+    if not callable(getattr(transport, "execute", None)):
+        raise InvalidArgument(f"transport must have an execute(query, variables, *, run_id=None, fast=None) "
+                              f"method, as runlens.transport.Transport has; got {type(transport).__name__}")
+    if given:
+        raise InvalidArgument(f"Client(transport=...) takes its connection settings from the transport: "
+                              f"give {', '.join(given)} to the transport instead")
+    settings = getattr(transport, "settings", None)
+    if not isinstance(settings, Settings):  # any object with execute() will do
+        settings = Settings(str(getattr(transport, "url", "(a custom transport)")),
+                            sources={"url": type(transport).__name__})
+    return transport, settings
 
 
 def _check_run_id(run_id: Any) -> str:

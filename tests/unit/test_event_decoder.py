@@ -19,7 +19,7 @@ from runlens.event_decoder import decode_events_page
 from runlens.frames import EventColumns, events_frame
 from tests.vcr_setup import CASSETTES
 
-from .test_parsing_props import PAGE, SETTINGS, envelope, good_event
+from .fake_dagster import PAGE, SETTINGS, envelope, good_event
 
 RUN_ID = "run-1"
 
