@@ -28,8 +28,17 @@ error_cause_stack  string                      error events: the stack of the er
 asset_key          string                      materializations/observations: ``a/b/c``
 =================  ==========================  =============================================
 
-``df.attrs`` holds ``run_ids``, ``endpoint``, ``fetched_at`` (UTC ISO) and ``complete``
-(False when a ``limit`` cut the fetch short).
+``df.attrs`` of a fetched frame (:meth:`runlens.Client.events`):
+
+* ``run_ids``, ``endpoint``, ``fetched_at`` (UTC ISO);
+* ``filtered``: whether a type, step or level filter thinned the rows;
+* ``has_more``: True when a ``limit`` cut the result (at least one more matching event
+  exists); ``complete`` is its opposite: every matching event of the log is here;
+* ``cursor``: where the log was read up to, to resume or poll from;
+* from :meth:`runlens.Client.events_many`, also ``skipped`` (run id → why it was left
+  out) and ``cursors`` (run id → cursor).
+
+``pd.concat`` loses categories and ``attrs``: :func:`concat_events` keeps both.
 """
 
 from __future__ import annotations
@@ -450,14 +459,19 @@ def concat_events(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     ============  ======================================================================
     run_ids       every run, in order of first appearance (from the rows too)
     complete      True only if every frame was complete (a frame without it counts True)
-    filtered      True if any frame was filtered
     has_more      True if any frame's limit cut it
-    cursor        the last cursor, when all frames are of one run (successive fetches)
+    filtered      True if any frame was filtered
     cursors       each run's last cursor, by run id
+    cursor        dropped: one per run, see ``cursors``
     skipped       the union of the skipped run ids and their reasons
-    fetched_at    the earliest: the data is at least that fresh
+    fetched_at    the earliest: every run's rows are at least that fresh
     others        kept when every frame that has the key agrees (``endpoint``, ...)
     ============  ======================================================================
+
+    Frames of a single run are taken as successive fetches of its log (a ``limit``,
+    then ``after_cursor``; the batches of :meth:`~runlens.Client.follow`): the last
+    frame's value wins for every key (``cursor``, ``complete``, ``has_more``,
+    ``fetched_at``, ...), ``filtered`` and ``skipped`` merge as above.
 
     Parameters
     ----------
@@ -534,39 +548,41 @@ def _with_event_dtypes(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
 def _merged_attrs(frames: list[pd.DataFrame]) -> dict[str, Any]:
     """The ``attrs`` of frames concatenated (see :func:`concat_events`)."""
     all_attrs = [f.attrs for f in frames]
-    run_ids: dict[str, None] = {}
+    run_ids = list(dict.fromkeys(
+        r for f in frames for r in [*(f.attrs.get("run_ids") or []), *f["run_id"].dropna().astype(str).unique()]))
+    if len(run_ids) == 1:
+        # Frames of one run are successive fetches (a limit, then after_cursor; polls):
+        # the last one says how far the log was read.
+        merged: dict[str, Any] = {}
+        for attrs in all_attrs:
+            merged.update(attrs)
+    else:
+        merged = {}
+        for key in dict.fromkeys(k for a in all_attrs for k in a):
+            values = [a[key] for a in all_attrs if key in a]
+            if all(_same(v, values[0]) for v in values):
+                merged[key] = values[0]
+        if any("complete" in a for a in all_attrs):
+            merged["complete"] = all(a.get("complete", True) is not False for a in all_attrs)
+        if any("has_more" in a for a in all_attrs):
+            merged["has_more"] = any(a.get("has_more") is True for a in all_attrs)
+        times = [a["fetched_at"] for a in all_attrs if isinstance(a.get("fetched_at"), str)]
+        if times:
+            merged["fetched_at"] = min(times)  # every run's rows are at least that fresh
+        merged.pop("cursor", None)  # one cursor per run: see "cursors"
+    merged["run_ids"] = run_ids
+    if any("filtered" in a for a in all_attrs):
+        merged["filtered"] = any(a.get("filtered") is True for a in all_attrs)
     cursors: dict[str, Any] = {}
-    for frame in frames:
-        ids = frame.attrs.get("run_ids") or []
-        ids = list(ids) + [str(r) for r in pd.unique(frame["run_id"].dropna().astype(str))]
-        run_ids.update(dict.fromkeys(ids))
-        frame_cursors = dict(frame.attrs.get("cursors") or {})
-        if "cursor" in frame.attrs and len(set(ids)) == 1:
-            frame_cursors[ids[0]] = frame.attrs["cursor"]
-        cursors.update({k: v for k, v in frame_cursors.items() if v is not None or k not in cursors})
-    merged: dict[str, Any] = {"run_ids": list(run_ids)}
-    special = {"run_ids", "complete", "filtered", "has_more", "cursor", "cursors", "skipped", "fetched_at"}
-    for key in dict.fromkeys(k for a in all_attrs for k in a):
-        if key in special:
-            continue
-        values = [a[key] for a in all_attrs if key in a]
-        if all(_same(v, values[0]) for v in values):
-            merged[key] = values[0]
-    if any("complete" in a for a in all_attrs):
-        merged["complete"] = all(a.get("complete", True) is not False for a in all_attrs)
-    for key in ("filtered", "has_more"):
-        if any(key in a for a in all_attrs):
-            merged[key] = any(a.get(key) is True for a in all_attrs)
+    for attrs in all_attrs:
+        cursors.update(attrs.get("cursors") or {})
+        ids = attrs.get("run_ids") or []
+        if attrs.get("cursor") is not None and len(ids) == 1:
+            cursors[ids[0]] = attrs["cursor"]
     if cursors:
         merged["cursors"] = cursors
-        if len(run_ids) == 1 and len(cursors) == 1:
-            merged["cursor"] = next(iter(cursors.values()))
-    skipped = {k: v for a in all_attrs for k, v in (a.get("skipped") or {}).items()}
-    if skipped or any("skipped" in a for a in all_attrs):
-        merged["skipped"] = skipped
-    times = [a["fetched_at"] for a in all_attrs if isinstance(a.get("fetched_at"), str)]
-    if times:
-        merged["fetched_at"] = min(times)
+    if any("skipped" in a for a in all_attrs):
+        merged["skipped"] = {k: v for a in all_attrs for k, v in (a.get("skipped") or {}).items()}
     return merged
 
 

@@ -59,10 +59,13 @@ def test_merges_attrs():
 
 
 def test_successive_fetches_of_one_run_keep_the_last_cursor():
-    first, later = run_frame("a", 6), run_frame("a", 2)
+    # events(limit=6), then events(after_cursor=...) to the end: together, the whole log
+    first, later = run_frame("a", 6, complete=False, has_more=True), run_frame("a", 2)
     later.attrs["cursor"] = "later"
     both = concat_events([first, later])
     assert both.attrs["run_ids"] == ["a"] and both.attrs["cursor"] == "later"
+    assert both.attrs["complete"] is True and both.attrs["has_more"] is False
+    assert both.attrs["fetched_at"] == later.attrs["fetched_at"]
 
 
 def test_accepts_plain_pd_concat_output_and_frames_that_lost_their_categories():
