@@ -272,6 +272,12 @@ class Transport:
         return TransportError(f"cannot reach {self.url}: {_reason(exc)} ({tries})", run_id=run_id)
 
     def _decode(self, response: requests.Response, body: bytes, run_id: str | None) -> dict:
+        """The answer's GraphQL ``data``, or the RunlensError its status or body says."""
+        self._raise_for_status(response, body, run_id)
+        return self._graphql_data(response.status_code, body, run_id)
+
+    def _raise_for_status(self, response: requests.Response, body: bytes, run_id: str | None) -> None:
+        """Raise for an answer that is no GraphQL answer: a redirect, 401/403, 429, 5xx from a proxy, HTML, 404."""
         status = response.status_code
         if 300 <= status < 400:
             target = urlsplit(response.headers.get("Location", "")).netloc or "another address"
@@ -322,6 +328,9 @@ class Transport:
                 "there. Check the URL: the webserver's address, with its --path-prefix if it has one",
                 run_id=run_id,
             )
+
+    def _graphql_data(self, status: int, body: bytes, run_id: str | None) -> dict:
+        """The ``data`` of a GraphQL body, repaired; GraphQL ``errors`` and broken bodies raised."""
         try:
             # Invalid UTF-8 from a broken proxy becomes U+FFFD rather than failing the page.
             text = body.decode("utf-8", "replace")
