@@ -19,11 +19,10 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "Client": "client",
+    "MockTransport": "transport",
     "Run": "models",
     "RunStatus": "models",
-    "RunEvent": "models",
     "RunEventLevel": "models",
-    "RunEventList": "models",
     "EventPage": "models",
     "RunStats": "models",
     "RunlensError": "errors",
@@ -87,11 +86,17 @@ def events(run_id: str, *, types=None, step=None, levels=None, limit=None, **cli
     return Client(**client_options).events(run_id, types=types, step=step, levels=levels, limit=limit)
 
 
-def runs(**filters: Any):
-    """List runs with a client configured from the environment (see :meth:`Client.runs`)."""
+def runs(*, job=None, statuses=None, tags=None, created_after=None, created_before=None, limit=None,
+         **client_options: Any):
+    """List runs with a client configured from the environment.
+
+    See :meth:`runlens.Client.runs`; ``client_options`` go to :class:`runlens.Client`
+    (``url``, ``token``, ...).
+    """
     from .client import Client
 
-    return Client().runs(**filters)
+    return Client(**client_options).runs(job=job, statuses=statuses, tags=tags, created_after=created_after,
+                                         created_before=created_before, limit=limit)
 
 
 if "pandas" in sys.modules:  # pragma: no cover - depends on import order
@@ -102,6 +107,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .client import Client  # noqa: F401
     from .errors import *  # noqa: F401,F403
     from .filters import filter_events  # noqa: F401
-    from .models import EventPage, Run, RunEvent, RunEventLevel, RunEventList, RunStatus  # noqa: F401
+    from .frames import concat_events, events_frame, frame_kind  # noqa: F401
+    from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
     from .plotting import plot_step_durations, plot_timeline  # noqa: F401
     from .steps import compare_step_durations, duration_trend, run_summary, step_durations  # noqa: F401
+    from .transport import MockTransport  # noqa: F401

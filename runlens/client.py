@@ -11,7 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -25,8 +27,6 @@ from .vocabulary import TERMINAL_STATUSES, RunStatus
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .event_decoder import DecodedPage
 
 # Dagster serves at most this many events a page (DAGSTER_UI_EVENT_LOAD_CHUNK_SIZE,
 # dagster PR #32028); asking for more is clamped silently.
@@ -57,11 +57,24 @@ class Client:
     ca_bundle : str, optional
         A PEM file of certificate authorities to trust (e.g. a corporate CA); defaults to
         ``$RUNLENS_CA_BUNDLE``. TLS verification is always on.
+    transport : Transport, optional
+        What sends the queries, instead of a :class:`runlens.transport.Transport` built
+        from the options above (which must then be left out: the transport holds the
+        endpoint and its settings). In tests, a :class:`runlens.MockTransport` answers
+        without a network; any object with ``execute(query, variables, *, run_id=None,
+        fast=None)`` returning the answer's ``data`` will do.
 
     Examples
     --------
     >>> client = runlens.Client("http://localhost:3000")       # doctest: +SKIP
     >>> events = client.events(run_id)                          # doctest: +SKIP
+
+    Without a server, e.g. in a test:
+
+    >>> def answer(request):
+    ...     return {"data": {"runOrError": {"__typename": "Run", "id": "abc", "status": "SUCCESS"}}}
+    >>> runlens.Client(transport=runlens.MockTransport(answer)).run("abc").status
+    <RunStatus.SUCCESS: 'SUCCESS'>
     """
 
     def __init__(
@@ -77,11 +90,20 @@ class Client:
         backoff: float = 0.5,
         ca_bundle: str | None = None,
         env: dict[str, str] | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        self.settings: Settings = resolve(url, token=token, organization=organization, deployment=deployment,
-                                          ca_bundle=ca_bundle, env=env)
-        self.transport = Transport(self.settings, timeout=timeout, max_retries=max_retries, backoff=backoff)
         self.progress = progress
+        if transport is None:
+            self.settings: Settings = resolve(url, token=token, organization=organization, deployment=deployment,
+                                              ca_bundle=ca_bundle, env=env)
+            self.transport = Transport(self.settings, timeout=timeout, max_retries=max_retries, backoff=backoff)
+        else:
+            given = [name for name, value in (("url", url), ("token", token), ("organization", organization),
+                                              ("deployment", deployment), ("ca_bundle", ca_bundle), ("env", env),
+                                              ("timeout", timeout != 30.0 or None),
+                                              ("max_retries", max_retries != 4 or None),
+                                              ("backoff", backoff != 0.5 or None)) if value is not None]
+            self.transport, self.settings = _adopted(transport, given)
 
     def __repr__(self) -> str:
         return f"runlens.Client({self.settings.describe()})"
@@ -177,6 +199,7 @@ class Client:
             runs matching the filter on the server.
         """
         from .frames import runs_frame
+        from .text import now_iso
 
         run_filter: dict[str, Any] = {}
         if job:
@@ -184,13 +207,15 @@ class Client:
         if statuses:
             run_filter["statuses"] = _check_statuses(statuses)
         if tags:
+            if not isinstance(tags, dict):
+                raise InvalidArgument(f"tags must be a dict of tag names to values, not {tags!r}")
             run_filter["tags"] = [{"key": str(k), "value": str(v)} for k, v in tags.items()]
         if created_after is not None:
             run_filter["createdAfter"] = _epoch_seconds(created_after)
         if created_before is not None:
             run_filter["createdBefore"] = _epoch_seconds(created_before)
-        if limit is not None and limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        if limit is not None:
+            limit = _check_count("limit", limit)
 
         records: list[dict] = []
         cursor = None
@@ -211,7 +236,7 @@ class Client:
             if len(page) < page_size or not isinstance(cursor, str):
                 break
         frame = runs_frame(records)
-        frame.attrs.update(endpoint=self.url, count=count, fetched_at=_now_iso())
+        frame.attrs.update(endpoint=self.url, count=count, fetched_at=now_iso())
         return frame
 
     # -- events -----------------------------------------------------------------------
@@ -235,6 +260,9 @@ class Client:
         Yields
         ------
         EventPage
+            ``len(page)`` events: ``page.frame()`` (typed, ``seq`` counted from the
+            fetch's start), ``page.events`` (the raw records), ``page.cursor``,
+            ``page.has_more``.
 
         Raises
         ------
@@ -242,13 +270,11 @@ class Client:
             With ``events_fetched`` and ``cursor`` set, to resume from.
         """
         run_id = _check_run_id(run_id)
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
-        yield from self._pages(run_id, after_cursor, lambda fetched: page_size, self._fetch_page)
+        page_size = _check_count("page_size", page_size, high=MAX_PAGE_SIZE)
+        yield from self._pages(run_id, after_cursor, lambda fetched: page_size)
 
-    def _pages(self, run_id: str, cursor: str | None, size_for: Callable[[int], int],
-               fetch: Callable[[str, str | None, int], Any]) -> Iterator[Any]:
-        """Pages from ``fetch(run_id, cursor, size)`` until the log ends, one request ahead."""
+    def _pages(self, run_id: str, cursor: str | None, size_for: Callable[[int], int]) -> Iterator[EventPage]:
+        """Pages of ``size_for(events so far)`` events until the log ends (or a size is 0), one request ahead."""
         if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
             raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
                                   f"events().attrs['cursor'] or err.cursor), not {cursor!r}", run_id=run_id)
@@ -256,7 +282,7 @@ class Client:
         fetched = 0
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-prefetch")
         try:
-            future: Future = pool.submit(fetch, run_id, cursor, size_for(0))
+            future: Future = pool.submit(self._fetch_page, run_id, cursor, size_for(0), 0)
             while True:
                 try:
                     page = future.result()
@@ -276,7 +302,7 @@ class Client:
                 if more:
                     size = size_for(fetched)
                     if size:
-                        future = pool.submit(fetch, run_id, cursor, size)
+                        future = pool.submit(self._fetch_page, run_id, cursor, size, fetched)
                     else:
                         more = False
                 yield page
@@ -286,25 +312,19 @@ class Client:
             # A caller that stops early (a limit reached) must not wait for a prefetch.
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _fetch_page(self, run_id: str, cursor: str | None, page_size: int) -> EventPage:
-        variables = {"runId": run_id, "afterCursor": cursor, "limit": page_size}
-        return self._checked_page(self.transport.execute(queries.EVENTS, variables, run_id=run_id), run_id)
-
-    def _fetch_columns(self, run_id: str, cursor: str | None, page_size: int) -> DecodedPage:
-        """A page straight into columns: the typed fast path, else :meth:`_fetch_page`'s way."""
-        from .event_decoder import DecodedPage, decode_events_page
-        from .frames import EventColumns
+    def _fetch_page(self, run_id: str, cursor: str | None, page_size: int, start_seq: int = 0) -> EventPage:
+        """One page: decoded straight into columns by the typed fast path, else checked the general way."""
+        from .event_decoder import decode_events_page
 
         variables = {"runId": run_id, "afterCursor": cursor, "limit": page_size}
         result = self.transport.execute(queries.EVENTS, variables, run_id=run_id,
-                                        fast=lambda body: decode_events_page(body, run_id))
-        if isinstance(result, DecodedPage):
+                                        fast=lambda body: decode_events_page(body, run_id, start_seq=start_seq))
+        if isinstance(result, EventPage):
             return result
-        page = self._checked_page(result, run_id)
-        return DecodedPage(EventColumns(run_id).add(page.events), page.cursor, page.has_more)
+        return self._checked_page(result, run_id, start_seq)
 
-    def _checked_page(self, data: dict, run_id: str) -> EventPage:
-        result = data.get("logsForRun")
+    def _checked_page(self, data: Any, run_id: str, start_seq: int) -> EventPage:
+        result = data.get("logsForRun") if isinstance(data, dict) else None
         self._raise_for_result(result, run_id)
         events, next_cursor = result.get("events") or [], result.get("cursor")
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events) or not (
@@ -315,10 +335,8 @@ class Client:
                 "of objects, cursor a string); is something between runlens and Dagster rewriting answers?",
                 run_id=run_id,
             )
-        # Checked just above, so no validation: pydantic would copy every event dict,
-        # about 0.5 ms a page of 1000 (as long as turning the page into columns).
-        return EventPage.model_construct(run_id=run_id, events=events, cursor=next_cursor,
-                                         has_more=result.get("hasMore") is True)
+        return EventPage(run_id, events=events, cursor=next_cursor, has_more=result.get("hasMore") is True,
+                         start_seq=start_seq)
 
     def events(
         self,
@@ -344,8 +362,9 @@ class Client:
             Keep events at these levels.
         limit : int, optional
             Return at most this many matching events: the *first* matches in the log.
-            Without filters the fetch stops once enough rows are in hand; with filters it
-            scans on until ``limit`` matches are found or the log ends.
+            Without filters the fetch stops once enough rows are in hand (plus a
+            one-event request to tell whether more follow); with filters it scans on
+            until one match more than ``limit`` is found, or the log ends.
         progress : bool, optional
             Overrides the client's progress setting for this call.
         after_cursor : str, optional
@@ -355,82 +374,101 @@ class Client:
         Returns
         -------
         pandas.DataFrame
-            Columns as documented in :mod:`runlens.frames`; ``attrs`` holds ``run_ids``,
-            ``endpoint``, ``fetched_at``, ``complete`` and ``cursor`` (to poll for more).
+            Columns as documented in :mod:`runlens.frames`. ``attrs`` holds ``run_ids``,
+            ``endpoint``, ``fetched_at``, ``filtered``, ``cursor`` (to resume or poll
+            from: it lies after the last row returned), ``has_more`` (True when ``limit``
+            cut the result: at least one more matching event exists) and ``complete``
+            (``not has_more``: every matching event of the log is in the frame).
         """
         from .filters import filter_events, parse_types
-        from .frames import EventColumns, concat_events, empty_events_frame
+        from .frames import empty_events_frame
+        from .text import now_iso
 
         run_id = _check_run_id(run_id)
-        if limit is not None and limit < 1:
-            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        if limit is not None:
+            limit = _check_count("limit", limit)
         filtered = bool(parse_types(types) or step or levels)
         if filtered:
             # Fail on a bad filter before any request is sent.
             filter_events(empty_events_frame(run_id), types=types, step=step, levels=levels)
+        with self._progress_bar(run_id, progress) as on_page:
+            if filtered:
+                match = partial(filter_events, types=types, step=step, levels=levels)
+                result, cursor, has_more = self._collect_matches(run_id, after_cursor, limit, match, on_page)
+            else:
+                result, cursor, has_more = self._collect_all(run_id, after_cursor, limit, on_page)
+        result.attrs.update(run_ids=[run_id], endpoint=self.url, fetched_at=now_iso(), complete=not has_more,
+                            cursor=cursor, filtered=filtered, has_more=has_more)
+        return result
+
+    def _collect_all(self, run_id: str, cursor: str | None, limit: int | None,
+                     on_page: Callable[[EventPage], None]) -> tuple[pd.DataFrame, str | None, bool]:
+        """Every event after ``cursor``, or the first ``limit``: (frame, cursor after it, more exist)."""
+        from .frames import EventColumns
+
+        # Pages arrive as columns, decoded by the fetching thread while this one appends
+        # the page before; the frame is built once at the end (a frame per page and
+        # their concatenation cost more: see EventColumns).
+        columns = EventColumns(run_id)
 
         def size_for(fetched: int) -> int:
-            if limit is None or filtered:
-                return MAX_PAGE_SIZE
-            return min(MAX_PAGE_SIZE, max(0, limit - fetched))
+            return MAX_PAGE_SIZE if limit is None else min(MAX_PAGE_SIZE, limit - fetched)
 
-        parts = []
-        # Each page arrives as columns, decoded by the fetching thread while this one
-        # works on the page before. Unfiltered, the frame is built once at the end (a
-        # frame per page and their concatenation cost more: see EventColumns).
-        columns = EventColumns(run_id)
+        for page in self._pages(run_id, cursor, size_for):
+            columns.extend(page.columns, None if limit is None else limit - len(columns))
+            cursor = page.cursor or cursor
+            on_page(page)
+        # Pages were sized to end exactly at the limit: one event more says whether more follow.
+        has_more = limit is not None and len(columns) >= limit and len(self._fetch_page(run_id, cursor, 1)) > 0
+        return columns.frame(), cursor, has_more
+
+    def _collect_matches(self, run_id: str, cursor: str | None, limit: int | None,
+                         match: Callable[[pd.DataFrame], pd.DataFrame],
+                         on_page: Callable[[EventPage], None]) -> tuple[pd.DataFrame, str | None, bool]:
+        """The events ``match`` keeps, at most ``limit``: (frame, cursor after it, more match).
+
+        Pages are scanned until a match beyond ``limit`` proves more exist, or the log ends.
+        """
+        from .frames import concat_events, empty_events_frame
+
+        parts: list[pd.DataFrame] = []
         matched = 0
-        seq = 0
-        complete = True
-        cursor = after_cursor
-        bar = None
-        show = self._show_progress(progress)
-        try:
-            for page in self._pages(run_id, after_cursor, size_for, self._fetch_columns):
-                page_start = cursor
-                if filtered:
-                    page.columns.start_seq = seq
-                    frame = filter_events(page.columns.frame(), types=types, step=step, levels=levels)
-                    rows = len(frame)
-                else:
-                    rows = len(page)
-                seq += len(page)
-                cursor = page.cursor or cursor
-                cut = limit is not None and matched + rows > limit
-                if cut:
-                    rows = limit - matched
-                if filtered:
-                    parts.append(frame.iloc[:rows] if cut else frame)
-                    if cut:
-                        # The page's cursor lies past matches not returned: re-read the
-                        # page up to the last kept event for the cursor to resume from.
-                        through = int(frame["seq"].iloc[rows - 1]) - (seq - len(page)) + 1
-                        cursor = self._fetch_page(run_id, page_start, through).cursor or cursor
-                else:
-                    columns.extend(page.columns, rows)
-                matched += rows
-                if bar is None and page.has_more and show:
-                    from tqdm.auto import tqdm
+        for page in self._pages(run_id, cursor, lambda fetched: MAX_PAGE_SIZE):
+            page_start, cursor = cursor, page.cursor or cursor
+            frame = match(page.frame())
+            on_page(page)
+            if limit is not None and matched + len(frame) > limit:
+                keep = limit - matched
+                parts.append(frame.iloc[:keep])
+                # The page's cursor lies past matches not returned: the cursor to resume
+                # from is the one just before the first of them (re-read up to it).
+                before = int(frame["seq"].iloc[keep]) - page.start_seq
+                cursor = (self._fetch_page(run_id, page_start, before).cursor or page_start) if before else page_start
+                return concat_events(parts), cursor, True
+            parts.append(frame)
+            matched += len(frame)
+        return (concat_events(parts) if parts else empty_events_frame(run_id)), cursor, False
 
-                    bar = tqdm(desc=f"run {run_id[:8]}", unit=" events", leave=False)
-                if bar is not None:
-                    bar.update(len(page))
-                if limit is not None and matched >= limit:
-                    # Complete only if nothing can follow: no row cut off, no page left.
-                    complete = not cut and not page.has_more
-                    break
+    @contextmanager
+    def _progress_bar(self, run_id: str, progress: bool | None) -> Iterator[Callable[[EventPage], None]]:
+        """A callback counting pages into a progress bar, shown from the first full page on."""
+        show = self._show_progress(progress)
+        bar = None
+
+        def on_page(page: EventPage) -> None:
+            nonlocal bar
+            if bar is None and page.has_more and show:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(desc=f"run {run_id[:8]}", unit=" events", leave=False)
+            if bar is not None:
+                bar.update(len(page))
+
+        try:
+            yield on_page
         finally:
             if bar is not None:
                 bar.close()
-        if not filtered:
-            result = columns.frame()
-        else:
-            result = concat_events(parts) if parts else empty_events_frame(run_id)
-        result.attrs.update(
-            run_ids=[run_id], endpoint=self.url, fetched_at=_now_iso(), complete=complete, cursor=cursor,
-            filtered=filtered,
-        )
-        return result
 
     def events_many(
         self,
@@ -441,6 +479,7 @@ class Client:
         step: str | None = None,
         levels: str | Sequence[str] | None = None,
         progress: bool | None = None,
+        errors: str = "raise",
     ) -> pd.DataFrame:
         """Fetch the events of many runs concurrently into one frame.
 
@@ -448,31 +487,74 @@ class Client:
         by a burst. Rows keep storage order within each run; runs follow the order of
         ``run_ids``.
 
+        Parameters
+        ----------
+        run_ids : iterable of str
+        max_workers : int
+            Runs fetched at once.
+        types, step, levels : optional
+            Filters, as in :meth:`events`.
+        progress : bool, optional
+            Overrides the client's progress setting for this call.
+        errors : {"raise", "skip"}, default "raise"
+            What a run id that names no run (:class:`RunNotFound`), or is not a run id
+            at all, does: ``"raise"`` fails the whole call at once; ``"skip"`` leaves the
+            run out and reports it in ``attrs["skipped"]``. Other errors (network,
+            token) always raise.
+
         Returns
         -------
         pandas.DataFrame
-            As :meth:`events`, with ``attrs["run_ids"]`` listing every run.
+            As :meth:`events`, concatenated with :func:`runlens.concat_events`:
+            ``attrs["run_ids"]`` lists the runs fetched, ``attrs["skipped"]`` maps each
+            run id left out to the reason (empty unless ``errors="skip"``),
+            ``attrs["cursors"]`` each run's cursor.
         """
-        from .frames import concat_events
+        from .frames import concat_events, empty_events_frame
 
-        run_ids = [_check_run_id(r) for r in run_ids]
-        if max_workers < 1:
-            raise InvalidArgument(f"max_workers must be at least 1, not {max_workers}")
+        if errors not in ("raise", "skip"):
+            raise InvalidArgument(f'errors must be "raise" or "skip", not {errors!r}')
+        max_workers = _check_count("max_workers", max_workers)
+        if isinstance(run_ids, str):
+            raise InvalidArgument(f"run_ids must be a list of run ids, not the string {run_ids!r}")
+        skipped: dict[str, str] = {}
+        wanted: list[str] = []
+        for run_id in run_ids:
+            try:
+                wanted.append(_check_run_id(run_id))
+            except InvalidArgument as exc:
+                if errors == "raise":
+                    raise
+                skipped[str(run_id)] = str(exc)
+        wanted = list(dict.fromkeys(wanted))
+        frames = self._fetch_runs(wanted, max_workers, progress, skipped if errors == "skip" else None,
+                                  partial(self.events, types=types, step=step, levels=levels, progress=False))
+        result = concat_events(frames[r] for r in wanted if r in frames) if frames else empty_events_frame()
+        if not frames:
+            result.attrs.update(run_ids=[], endpoint=self.url, complete=True, has_more=False)
+        result.attrs["skipped"] = skipped
+        return result
+
+    def _fetch_runs(self, run_ids: list[str], max_workers: int, progress: bool | None,
+                    skipped: dict[str, str] | None, fetch: Callable[[str], pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """``fetch(run_id)`` of each run, ``max_workers`` at a time; runs not found go to ``skipped`` if given."""
         bar = None
         if self._show_progress(progress) and len(run_ids) > 1:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(run_ids), desc="runs", unit=" runs", leave=False)
-        frames: dict[str, Any] = {}
+        frames: dict[str, pd.DataFrame] = {}
         pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlens-run")
-        futures = {
-            pool.submit(self.events, r, types=types, step=step, levels=levels, progress=False): r
-            for r in dict.fromkeys(run_ids)
-        }
+        futures = {pool.submit(fetch, r): r for r in run_ids}
         failed = True
         try:
             for future, run_id in futures.items():
-                frames[run_id] = future.result()
+                try:
+                    frames[run_id] = future.result()
+                except RunNotFound as exc:
+                    if skipped is None:
+                        raise
+                    skipped[run_id] = str(exc)
                 if bar is not None:
                     bar.update(1)
             failed = False
@@ -481,12 +563,7 @@ class Client:
             pool.shutdown(wait=not failed, cancel_futures=True)
             if bar is not None:
                 bar.close()
-        result = concat_events(frames[r] for r in dict.fromkeys(run_ids))
-        result.attrs.update(
-            run_ids=list(dict.fromkeys(run_ids)), endpoint=self.url, fetched_at=_now_iso(),
-            complete=all(f.attrs.get("complete", True) for f in frames.values()),
-        )
-        return result
+        return frames
 
     def follow(
         self,
@@ -540,7 +617,7 @@ class Client:
         started = time.monotonic()
         while not stop.is_set():
             batch = EventColumns(run_id, start_seq=seq)
-            for page in self._pages(run_id, cursor, lambda fetched: MAX_PAGE_SIZE, self._fetch_columns):
+            for page in self._pages(run_id, cursor, lambda fetched: MAX_PAGE_SIZE):
                 batch.extend(page.columns)
                 cursor = page.cursor or cursor
             seq += len(batch)
@@ -573,9 +650,11 @@ class Client:
             See :func:`runlens.frames.step_stats_frame`.
         """
         from .frames import step_stats_frame
+        from .text import now_iso
 
         run_ids = [run_id_or_ids] if isinstance(run_id_or_ids, str) else list(run_id_or_ids)
         run_ids = [_check_run_id(r) for r in run_ids]
+        max_workers = _check_count("max_workers", max_workers)
 
         def one(run_id: str) -> list[tuple[str, dict]]:
             result = self._run_or_error(queries.STEP_STATS, run_id)
@@ -584,7 +663,7 @@ class Client:
         with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(run_ids) or 1))) as pool:
             rows = [row for chunk in pool.map(one, run_ids) for row in chunk]
         frame = step_stats_frame(rows)
-        frame.attrs.update(run_ids=run_ids, endpoint=self.url, fetched_at=_now_iso())
+        frame.attrs.update(run_ids=run_ids, endpoint=self.url, fetched_at=now_iso())
         return frame
 
     # -- helpers ----------------------------------------------------------------------
@@ -597,6 +676,21 @@ class Client:
         return progress
 
 
+def _adopted(transport: Any, given: list[str]) -> tuple[Any, Settings]:
+    """A transport given to ``Client`` and its settings; the options that belong to it refused."""
+    if not callable(getattr(transport, "execute", None)):
+        raise InvalidArgument(f"transport must have an execute(query, variables, *, run_id=None, fast=None) "
+                              f"method, as runlens.transport.Transport has; got {type(transport).__name__}")
+    if given:
+        raise InvalidArgument(f"Client(transport=...) takes its connection settings from the transport: "
+                              f"give {', '.join(given)} to the transport instead")
+    settings = getattr(transport, "settings", None)
+    if not isinstance(settings, Settings):  # any object with execute() will do
+        settings = Settings(str(getattr(transport, "url", "(a custom transport)")),
+                            sources={"url": type(transport).__name__})
+    return transport, settings
+
+
 def _check_run_id(run_id: Any) -> str:
     if not isinstance(run_id, str) or not run_id.strip():
         raise InvalidArgument(f"a run id must be a non-empty string, not {run_id!r}")
@@ -606,6 +700,8 @@ def _check_run_id(run_id: Any) -> str:
 def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
     if isinstance(statuses, str):
         statuses = [s for s in statuses.split(",") if s.strip()]
+    if not isinstance(statuses, (list, tuple, set, frozenset)):
+        raise InvalidArgument(f"statuses must be a status or a list of them, not {statuses!r}")
     names = [str(s).strip().upper() for s in statuses]
     valid = {s.value for s in RunStatus}
     unknown = [n for n in names if n not in valid]
@@ -615,7 +711,7 @@ def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
 
 
 def _epoch_seconds(value: datetime | str | float | int) -> float:
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         try:
@@ -624,10 +720,16 @@ def _epoch_seconds(value: datetime | str | float | int) -> float:
             raise InvalidArgument(f"not an ISO 8601 time: {value!r}") from None
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
+    if not isinstance(value, datetime):
+        raise InvalidArgument(f"a time must be a datetime, an ISO 8601 string or epoch seconds, not {value!r}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _check_count(name: str, value: Any, *, high: int | None = None) -> int:
+    """A positive whole number (at most ``high``), or InvalidArgument naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (high is not None and value > high):
+        bounds = f"between 1 and {high}" if high is not None else "a whole number, at least 1"
+        raise InvalidArgument(f"{name} must be {bounds}, not {value!r}")
+    return value

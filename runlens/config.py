@@ -194,6 +194,10 @@ def resolve(
         On a malformed URL, an unreadable config file, or a Dagster+ organization
         without a token.
     """
+    for name, value in (("url", url), ("token", token), ("organization", organization),
+                        ("deployment", deployment), ("ca_bundle", ca_bundle)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"the {name} must be a string, not a {type(value).__name__}")
     env = dict(os.environ if env is None else env)
     sources: dict[str, str] = {}
 

@@ -19,7 +19,8 @@
 Every message says what happened and what to do. None ever contains the API token.
 The CLI maps each class to its ``exit_code``. Errors raised in the middle of a
 pagination also carry how far the fetch got (``events_fetched`` and ``cursor``), so it
-can resume with ``Client.iter_event_pages(run_id, after_cursor=err.cursor)``.
+can resume with ``Client.iter_event_pages(run_id, after_cursor=err.cursor)`` (the
+message says so, unless resuming cannot help: ``RunNotFound``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class RunlensError(Exception):
     """
 
     exit_code = 1
+    #: Whether fetching again from ``cursor`` can help: not when the run does not exist.
+    resumable = True
 
     def __init__(self, message: str, *, run_id: str | None = None) -> None:
         super().__init__(message)
@@ -65,9 +68,11 @@ class RunlensError(Exception):
         self.cursor: str | None = None
 
     def add_progress(self, events_fetched: int, cursor: str | None) -> None:
-        """Record how far a pagination got before this error, and say so in the message."""
+        """Record how far a pagination got before this error and, if resuming can help, say how."""
         self.events_fetched = events_fetched
         self.cursor = cursor
+        if not self.resumable:
+            return
         resume = f"after_cursor={cursor!r}" if cursor else "no cursor, from the start of the log"
         self.message = (
             f"{self.message} (fetched {events_fetched} events before the failure; "
@@ -99,6 +104,7 @@ class RunNotFound(RunlensError):
     """The server answered ``RunNotFoundError`` for this run id."""
 
     exit_code = 3
+    resumable = False  # a missing run is not a failed fetch
 
 
 class AuthError(RunlensError):

@@ -15,11 +15,13 @@ general way, where every one of those cases is reported or repaired.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import msgspec
 
 from .frames import EventColumns
+from .models import EventPage
 
 
 class _Event(msgspec.Struct, gc=False, rename={"typename": "__typename", "step_key": "stepKey",
@@ -54,22 +56,8 @@ class _Body(msgspec.Struct, gc=False):
 _DECODER = msgspec.json.Decoder(_Body)  # strict: "true" is no bool, 7 no str
 
 
-class DecodedPage:
-    """One page of a run's events as columns, with its cursor and ``hasMore``."""
-
-    __slots__ = ("columns", "cursor", "has_more")
-
-    def __init__(self, columns: EventColumns, cursor: str | None, has_more: bool) -> None:
-        self.columns = columns
-        self.cursor = cursor
-        self.has_more = has_more
-
-    def __len__(self) -> int:
-        return len(self.columns)
-
-
-def decode_events_page(body: bytes, run_id: str) -> DecodedPage | None:
-    """The page in ``body`` as columns, or None when the body needs the general decoder.
+def decode_events_page(body: bytes, run_id: str, *, start_seq: int = 0) -> EventPage | None:
+    """The page in ``body``, decoded into columns, or None when the body needs the general decoder.
 
     Parameters
     ----------
@@ -77,13 +65,15 @@ def decode_events_page(body: bytes, run_id: str) -> DecodedPage | None:
         The HTTP body of an answer to :data:`runlens.queries.EVENTS`.
     run_id : str
         The run the events belong to.
+    start_seq : int
+        The ``seq`` of the page's first event.
     """
     try:
         connection = _DECODER.decode(body).data.logs_for_run
     except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
         return None
     events = connection.events
-    columns = EventColumns(run_id).add_columns(
+    columns = EventColumns(run_id, start_seq=start_seq).add_columns(
         timestamp=[e.timestamp for e in events],
         level=[e.level for e in events],
         event_type=[e.event_type for e in events],
@@ -95,4 +85,7 @@ def decode_events_page(body: bytes, run_id: str) -> DecodedPage | None:
         # msgspec has checked every value's type and text: the frame build skips its clean-up.
         clean=True,
     )
-    return DecodedPage(columns, connection.cursor, connection.has_more)
+    # The raw records only if someone asks (page.events): the body was strict, valid
+    # JSON and UTF-8, so json.loads reads it exactly as the general path would.
+    return EventPage(run_id, cursor=connection.cursor, has_more=connection.has_more, start_seq=start_seq,
+                     columns=columns, events=lambda: json.loads(body)["data"]["logsForRun"]["events"])

@@ -3,34 +3,47 @@
 Events frame (one row per event, in storage order — the order of the run's log, which
 is *not* timestamp order when steps run in parallel):
 
-==============  ==========================  =============================================
-column          dtype                       meaning
-==============  ==========================  =============================================
-seq             int64                       0-based position in the run's log; filters and
-                                            slices keep the original values
-run_id          category                    the run
-timestamp       datetime64[ms, UTC]         when the event was stored (ms, truncated)
-level           category (ordered)          DEBUG < INFO < WARNING < ERROR < CRITICAL
-event_type      category                    a ``DagsterEventType`` name; NA for log lines
-step_key        category                    e.g. ``process[emea]``; NA for run-level events
-message         string                      may be empty, multi-line, any unicode
-kind            category                    the GraphQL ``__typename``
-error_class     category                    error events: the Python class raised
-error_message   string                      error events: its message
-error_cause     string                      error events: the cause chain, ``Class: msg``
-                                            per link, joined by `` <- ``
-error_stack     string                      error events: the stack (server paths)
-asset_key       string                      materializations/observations: ``a/b/c``
-==============  ==========================  =============================================
+=================  ==========================  =============================================
+column             dtype                       meaning
+=================  ==========================  =============================================
+seq                int64                       0-based position in the run's log; filters and
+                                               slices keep the original values
+run_id             category                    the run
+timestamp          datetime64[ms, UTC]         when the event was stored (ms, truncated)
+level              category (ordered)          DEBUG < INFO < WARNING < ERROR < CRITICAL
+event_type         category                    a ``DagsterEventType`` name; NA for log lines
+step_key           category                    e.g. ``process[emea]``; NA for run-level events
+message            string                      may be empty, multi-line, any unicode
+kind               category                    the GraphQL ``__typename``
+error_class        category                    error events: the Python class raised
+error_message      string                      error events: its message
+error_cause        string                      error events: the cause chain, ``Class: msg``
+                                               per link, joined by `` <- ``
+error_stack        string                      error events: the stack (server paths); for a
+                                               STEP_FAILURE, Dagster's wrapper around the user's
+                                               error
+error_cause_stack  string                      error events: the stack of the error's ``cause``;
+                                               for a STEP_FAILURE, where the user's code raised
+                                               (file and line)
+asset_key          string                      materializations/observations: ``a/b/c``
+=================  ==========================  =============================================
 
-``df.attrs`` holds ``run_ids``, ``endpoint``, ``fetched_at`` (UTC ISO) and ``complete``
-(False when a ``limit`` cut the fetch short).
+``df.attrs`` of a fetched frame (:meth:`runlens.Client.events`):
+
+* ``run_ids``, ``endpoint``, ``fetched_at`` (UTC ISO);
+* ``filtered``: whether a type, step or level filter thinned the rows;
+* ``has_more``: True when a ``limit`` cut the result (at least one more matching event
+  exists); ``complete`` is its opposite: every matching event of the log is here;
+* ``cursor``: where the log was read up to, to resume or poll from;
+* from :meth:`runlens.Client.events_many`, also ``skipped`` (run id → why it was left
+  out) and ``cursors`` (run id → cursor).
+
+``pd.concat`` loses categories and ``attrs``: :func:`concat_events` keeps both.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -41,10 +54,10 @@ import pyarrow as pa
 
 from .errors import InvalidArgument
 from .event_types import EVENT_TYPES
+from .text import LONE_SURROGATE, replace_lone_surrogates
 from .vocabulary import LEVELS, RUN_STATUSES, STEP_STATUSES
 
 LEVEL_DTYPE = pd.CategoricalDtype(list(LEVELS), ordered=True)
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 STRING = pd.StringDtype()
 
 EVENT_COLUMNS: dict[str, Any] = {
@@ -60,6 +73,7 @@ EVENT_COLUMNS: dict[str, Any] = {
     "error_message": STRING,
     "error_cause": STRING,
     "error_stack": STRING,
+    "error_cause_stack": STRING,
     "asset_key": STRING,
 }
 
@@ -94,7 +108,7 @@ def _label_values(values: list) -> list:
 
 
 def _clean(text: str) -> bool:
-    return text.isascii() or _LONE_SURROGATE.search(text) is None
+    return text.isascii() or LONE_SURROGATE.search(text) is None
 
 
 def _label(value: Any) -> str | None:
@@ -133,9 +147,14 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any]:
+def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any, Any]:
+    """An event's ``error`` as (class, message, cause chain, stack, cause's stack).
+
+    A STEP_FAILURE's error is Dagster's wrapper (``DagsterExecutionStepExecutionError``);
+    its ``cause`` is what the user's code raised, and its stack says where.
+    """
     if not isinstance(error, dict):
-        return None, None, None, None
+        return None, None, None, None, None
     chain = []
     cause = error.get("cause")
     while isinstance(cause, dict):
@@ -143,15 +162,21 @@ def _error_fields(error: dict | None) -> tuple[Any, Any, Any, Any]:
         # Dagster's messages usually start with the class name already.
         chain.append(text if text.startswith(f"{name}:") else f"{name}: {text}")
         cause = cause.get("cause")
-    stack = error.get("stack")
-    if isinstance(stack, list):
-        stack = "".join(_text(line) for line in stack if line is not None)
+    cause = error.get("cause")
     return (
         error.get("className"),
         _label(error.get("message")),
         _label(" <- ".join(chain) or None),
-        _label(stack),
+        _stack_text(error.get("stack")),
+        _stack_text(cause.get("stack")) if isinstance(cause, dict) else None,
     )
+
+
+def _stack_text(stack: Any) -> str | None:
+    """A ``PythonError.stack`` (a list of lines) as one text; None when there is none."""
+    if isinstance(stack, list):
+        stack = "".join(_text(line) for line in stack if line is not None)
+    return _label(stack)
 
 
 def _asset_key(key: Any) -> Any:
@@ -222,8 +247,13 @@ class EventColumns:
     def add(self, records: Sequence[dict]) -> EventColumns:
         """Append a page of raw event records (in storage order); returns self."""
         get = dict.get
+        try:
+            timestamp = [get(r, "timestamp") for r in records]  # TypeError on anything but dicts
+        except TypeError:
+            raise InvalidArgument("events must be a sequence of event records (dicts, as logsForRun sends "
+                                  f"them), not {type(records).__name__} of other things") from None
         return self.add_columns(
-            timestamp=[get(r, "timestamp") for r in records],
+            timestamp=timestamp,
             level=[get(r, "level") for r in records],
             event_type=[get(r, "eventType") for r in records],
             step_key=[get(r, "stepKey") for r in records],
@@ -252,7 +282,7 @@ class EventColumns:
         """
         n = len(message)
         if not len(timestamp) == len(level) == len(event_type) == len(step_key) == len(kind) == n:
-            raise ValueError("every column of a page must have one value per event")
+            raise InvalidArgument("every column of a page must have one value per event")
         labels = partial(pa.array, type=_LABEL) if clean else _labels
         offset = self._n
         self._timestamp.append(_millis(timestamp))
@@ -284,7 +314,7 @@ class EventColumns:
         """The typed frame of every event added so far."""
         n = self._n
         rows = [i for i, _ in self._errors]
-        fields = list(zip(*(f for _, f in self._errors))) or [()] * 4
+        fields = list(zip(*(f for _, f in self._errors))) or [()] * 5
         millis = np.concatenate(self._timestamp) if self._timestamp else np.empty(0, dtype="datetime64[ms]")
         return pd.DataFrame(
             {
@@ -301,6 +331,7 @@ class EventColumns:
                 "error_message": _sparse_strings(n, rows, fields[1]),
                 "error_cause": _sparse_strings(n, rows, fields[2]),
                 "error_stack": _sparse_strings(n, rows, fields[3]),
+                "error_cause_stack": _sparse_strings(n, rows, fields[4]),
                 "asset_key": _sparse_strings(n, [i for i, _ in self._assets], [a for _, a in self._assets]),
             }
         )
@@ -397,7 +428,7 @@ def _text(value: Any) -> str:
     # Messages are str, but a broken server or proxy can hand over anything; lone
     # surrogates (JSON's "\\ud800") become U+FFFD so the frame always holds valid text.
     if isinstance(value, str):
-        return value if _clean(value) else _LONE_SURROGATE.sub("\ufffd", value)
+        return replace_lone_surrogates(value)
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
@@ -414,23 +445,152 @@ def empty_events_frame(run_id: str | None = None) -> pd.DataFrame:
 
 
 def concat_events(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate events frames, keeping every dtype (categories are unioned)."""
-    frames = [f for f in frames]
+    """Concatenate events frames (of one run or several), keeping dtypes and ``attrs``.
+
+    ``pd.concat`` turns a categorical column into ``object`` as soon as two frames'
+    categories differ, and drops ``attrs`` unless they are all equal. This unions the
+    categories (Dagster's event types and levels first, in their order), restores
+    every column's documented dtype (so frames that went through a plain
+    ``pd.concat``, Parquet or CSV and lost their categories are accepted too), and
+    merges ``attrs``:
+
+    ============  ======================================================================
+    key           merged as
+    ============  ======================================================================
+    run_ids       every run, in order of first appearance (from the rows too)
+    complete      True only if every frame was complete (a frame without it counts True)
+    has_more      True if any frame's limit cut it
+    filtered      True if any frame was filtered
+    cursors       each run's last cursor, by run id
+    cursor        dropped: one per run, see ``cursors``
+    skipped       the union of the skipped run ids and their reasons
+    fetched_at    the earliest: every run's rows are at least that fresh
+    others        kept when every frame that has the key agrees (``endpoint``, ...)
+    ============  ======================================================================
+
+    Frames of a single run are taken as successive fetches of its log (a ``limit``,
+    then ``after_cursor``; the batches of :meth:`~runlens.Client.follow`): the last
+    frame's value wins for every key (``cursor``, ``complete``, ``has_more``,
+    ``fetched_at``, ...), ``filtered`` and ``skipped`` merge as above.
+
+    Parameters
+    ----------
+    frames : iterable of pandas.DataFrame
+        Events frames (:meth:`runlens.Client.events`, :func:`events_frame`); columns
+        beyond the documented ones are kept after them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new index from 0; rows in the order given.
+
+    Raises
+    ------
+    InvalidArgument
+        If a frame is not an events frame.
+
+    Examples
+    --------
+    >>> both = concat_events([client.events(a), client.events(b)])    # doctest: +SKIP
+    >>> both.attrs["run_ids"]                                           # doctest: +SKIP
+    ['a', 'b']
+    """
+    frames = list(frames)
+    for frame in frames:
+        require_kind(frame, "events", func="concat_events")
     if not frames:
         return empty_events_frame()
-    if len(frames) == 1:
-        return frames[0].reset_index(drop=True)
+    extra = list(dict.fromkeys(c for f in frames for c in f.columns if c not in EVENT_COLUMNS))
+    parts = [_with_event_dtypes(f, extra) for f in frames]
     for column, dtype in EVENT_COLUMNS.items():
-        if dtype == "category" or isinstance(dtype, pd.CategoricalDtype):
-            cats: list = []
-            seen: set = set()
-            for f in frames:
-                for c in f[column].cat.categories:
-                    if c not in seen:
-                        seen.add(c)
-                        cats.append(c)
-            frames = [f.assign(**{column: f[column].cat.set_categories(cats)}) for f in frames]
-    return pd.concat(frames, ignore_index=True)
+        if isinstance(dtype, pd.CategoricalDtype) or dtype == "category":
+            known = list(dtype.categories) if isinstance(dtype, pd.CategoricalDtype) else _KNOWN.get(column, [])
+            seen = dict.fromkeys(known)
+            for part in parts:
+                seen.update(dict.fromkeys(part[column].cat.categories))
+            union = pd.CategoricalDtype(list(seen), ordered=getattr(dtype, "ordered", False))
+            for part in parts:
+                part[column] = part[column].cat.set_categories(union.categories, ordered=union.ordered)
+    result = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    result.attrs = _merged_attrs(frames)
+    return result
+
+
+# Categories every events frame starts with, in this order.
+_KNOWN: dict[str, list[str]] = {"event_type": list(EVENT_TYPES)}
+
+
+def _with_event_dtypes(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+    """A copy of ``frame`` with the documented columns, in order, each of its documented dtype."""
+    out = {}
+    for column, dtype in EVENT_COLUMNS.items():
+        if column not in frame.columns:  # error_cause_stack, in frames of older versions
+            out[column] = pd.array([None] * len(frame), dtype=STRING)
+            continue
+        values = frame[column]
+        try:
+            if isinstance(dtype, pd.CategoricalDtype) or dtype == "category":
+                if not isinstance(values.dtype, pd.CategoricalDtype):
+                    values = pd.Series(_categorical(values.astype(object).where(values.notna(), None).tolist()),
+                                       index=values.index)
+            elif column == "timestamp":
+                values = pd.to_datetime(values, utc=True).dt.as_unit("ms")
+            elif values.dtype != dtype:
+                values = values.astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"concat_events(): the column {column!r} cannot be read as {dtype} ({exc})") from None
+        out[column] = values.array
+    for column in extra:
+        out[column] = frame[column].array if column in frame.columns else pd.Series([None] * len(frame)).array
+    return pd.DataFrame(out)
+
+
+def _merged_attrs(frames: list[pd.DataFrame]) -> dict[str, Any]:
+    """The ``attrs`` of frames concatenated (see :func:`concat_events`)."""
+    all_attrs = [f.attrs for f in frames]
+    run_ids = list(dict.fromkeys(
+        r for f in frames for r in [*(f.attrs.get("run_ids") or []), *f["run_id"].dropna().astype(str).unique()]))
+    if len(run_ids) == 1:
+        # Frames of one run are successive fetches (a limit, then after_cursor; polls):
+        # the last one says how far the log was read.
+        merged: dict[str, Any] = {}
+        for attrs in all_attrs:
+            merged.update(attrs)
+    else:
+        merged = {}
+        for key in dict.fromkeys(k for a in all_attrs for k in a):
+            values = [a[key] for a in all_attrs if key in a]
+            if all(_same(v, values[0]) for v in values):
+                merged[key] = values[0]
+        if any("complete" in a for a in all_attrs):
+            merged["complete"] = all(a.get("complete", True) is not False for a in all_attrs)
+        if any("has_more" in a for a in all_attrs):
+            merged["has_more"] = any(a.get("has_more") is True for a in all_attrs)
+        times = [a["fetched_at"] for a in all_attrs if isinstance(a.get("fetched_at"), str)]
+        if times:
+            merged["fetched_at"] = min(times)  # every run's rows are at least that fresh
+        merged.pop("cursor", None)  # one cursor per run: see "cursors"
+    merged["run_ids"] = run_ids
+    if any("filtered" in a for a in all_attrs):
+        merged["filtered"] = any(a.get("filtered") is True for a in all_attrs)
+    cursors: dict[str, Any] = {}
+    for attrs in all_attrs:
+        cursors.update(attrs.get("cursors") or {})
+        ids = attrs.get("run_ids") or []
+        if attrs.get("cursor") is not None and len(ids) == 1:
+            cursors[ids[0]] = attrs["cursor"]
+    if cursors:
+        merged["cursors"] = cursors
+    if any("skipped" in a for a in all_attrs):
+        merged["skipped"] = {k: v for a in all_attrs for k, v in (a.get("skipped") or {}).items()}
+    return merged
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays compare element-wise
+        return a is b
 
 
 RUN_COLUMNS = ["run_id", "job_name", "status", "created", "started", "ended", "duration"]

@@ -1,27 +1,34 @@
-"""pydantic models at the API boundary: what Dagster's GraphQL answers, typed.
+"""The API's answers, typed: runs as pydantic models, pages of events as columns.
 
-They follow the seed's ``Run``, ``RunStatus``, ``RunEvent``, ``RunEventLevel`` and
-``RunEventList``, corrected to the real API:
+They follow the seed's ``Run``, ``RunStatus`` and ``RunEventLevel``, corrected to the
+real API:
 
 * all ten run statuses, and a status Dagster adds later is kept as a plain string
   instead of failing validation;
-* run times arrive as float epoch *seconds*, event times as strings of integer epoch
-  *milliseconds*; both become timezone-aware UTC datetimes;
-* ``event_type`` is optional: it is null for every plain log line.
+* run times arrive as float epoch *seconds* and become timezone-aware UTC datetimes
+  (event times, strings of epoch *milliseconds*, become the events frame's
+  ``timestamp`` column);
+* an event's type is optional: it is null for every plain log line.
 
-Events are validated page by page (:class:`EventPage`), not one model per event: a
-50,000-event run becomes a DataFrame column by column (see :mod:`runlens.frames`).
-``EventPage.models()`` gives per-event models for those who want them.
+Events are not one model each: a 50,000-event run becomes a DataFrame column by column
+(see :mod:`runlens.frames`), page by page (:class:`EventPage`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .errors import InvalidArgument
 from .vocabulary import LEVELS, TERMINAL_STATUSES, RunEventLevel, RunStatus  # noqa: F401  the seed's names live here too
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .frames import EventColumns
 
 
 def seconds_to_utc(value: Any) -> datetime | None:
@@ -36,21 +43,6 @@ def seconds_to_utc(value: Any) -> datetime | None:
         return None
     try:
         return datetime.fromtimestamp(float(value), tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def millis_to_utc(value: Any) -> datetime | None:
-    """Epoch milliseconds as a string (Dagster's event times) to an aware UTC datetime.
-
-    None, and values no datetime can hold, give None (as :func:`seconds_to_utc`).
-    """
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     except (ValueError, OverflowError, OSError):
         return None
 
@@ -138,13 +130,15 @@ class Run(_Model):
     def _repr_html_(self) -> str:
         from html import escape
 
+        from .text import iso_utc as _iso
+
         rows = [
             ("Run", self.id),
             ("Job", self.job_name or ""),
             ("Status", str(self.status)),
-            ("Created", _iso(self.created_at)),
-            ("Started", _iso(self.started_at)),
-            ("Ended", _iso(self.ended_at)),
+            ("Created", _iso(self.created_at, missing="")),
+            ("Started", _iso(self.started_at, missing="")),
+            ("Ended", _iso(self.ended_at, missing="")),
             ("Duration", str(self.duration) if self.duration is not None else ""),
         ]
         if self.stats:
@@ -155,59 +149,75 @@ class Run(_Model):
         return f"<table>{body}</table>"
 
 
-def _iso(value: datetime | None) -> str:
-    return "" if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class EventPage:
+    """One page of a run's events (``logsForRun``), in storage order.
 
+    What :meth:`runlens.Client.iter_event_pages` yields. ``len(page)`` is its number of
+    events.
 
-class RunEvent(_Model):
-    """One event of a run's log (the seed's ``RunEvent``, with real types)."""
-
-    run_id: str
-    message: str
-    timestamp: datetime
-    level: RunEventLevel | str
-    step_key: str | None = None
-    event_type: str | None = None
-    kind: str | None = None
-
-    _time = field_validator("timestamp", mode="before")(lambda v: millis_to_utc(v))
-
-
-class RunEventList(_Model):
-    """A list of events with the cursor to continue from (the seed's ``RunEventList``)."""
-
-    items: list[RunEvent]
-    total: int
-    cursor: str | None = None
-    has_more: bool = False
-
-
-class EventPage(_Model):
-    """One page of ``logsForRun``: raw event records, the cursor after them, ``hasMore``.
-
-    ``hasMore`` means "this page was full", not "more events exist": a log whose length
-    is a multiple of the page size ends with one empty page.
+    Attributes
+    ----------
+    run_id : str
+    cursor : str or None
+        The cursor after the page's last event: pass it as ``after_cursor`` to go on
+        from there (or to poll a run in progress).
+    has_more : bool
+        Dagster's ``hasMore``: the page was full, *not* "more events exist". A log whose
+        length is a multiple of the page size ends with one empty page.
+    start_seq : int
+        The ``seq`` of the page's first event, counted from where the fetch started.
     """
 
-    run_id: str
-    events: list[dict[str, Any]]
-    cursor: str | None = None
-    has_more: bool = Field(False, alias="hasMore")
+    __slots__ = ("run_id", "cursor", "has_more", "start_seq", "_events", "_columns")
+
+    def __init__(self, run_id: str, *, cursor: str | None, has_more: bool, start_seq: int = 0,
+                 events: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]] | None = None,
+                 columns: EventColumns | None = None) -> None:
+        """A page from its raw event records, or from its columns (and a way to get the records).
+
+        Parameters
+        ----------
+        events : list of dict, or a callable returning one
+            The records as the server sent them; a callable is called on first use of
+            :attr:`events` (the typed fast path keeps only columns).
+        columns : EventColumns, optional
+            The page already decoded into columns, ``seq`` from ``start_seq``; built from
+            ``events`` on first use otherwise.
+        """
+        if events is None and columns is None:
+            raise InvalidArgument("an EventPage needs its events or its columns")
+        self.run_id = run_id
+        self.cursor = cursor
+        self.has_more = has_more
+        self.start_seq = start_seq
+        self._events = events
+        self._columns = columns
 
     def __len__(self) -> int:
+        if self._columns is not None:
+            return len(self._columns)
         return len(self.events)
 
-    def models(self) -> list[RunEvent]:
-        """The page's events as :class:`RunEvent` models."""
-        return [
-            RunEvent(
-                run_id=self.run_id,
-                message=e.get("message") or "",
-                timestamp=e.get("timestamp"),
-                level=e.get("level") or "INFO",
-                step_key=e.get("stepKey"),
-                event_type=e.get("eventType"),
-                kind=e.get("__typename"),
-            )
-            for e in self.events
-        ]
+    def __repr__(self) -> str:
+        return (f"EventPage(run_id={self.run_id!r}, events={len(self)}, start_seq={self.start_seq}, "
+                f"cursor={self.cursor!r}, has_more={self.has_more})")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The page's events as the raw records the server sent (dicts)."""
+        if callable(self._events):
+            self._events = self._events()
+        return self._events  # type: ignore[return-value]
+
+    @property
+    def columns(self) -> EventColumns:
+        """The page's events as columns (:class:`runlens.frames.EventColumns`)."""
+        if self._columns is None:
+            from .frames import EventColumns
+
+            self._columns = EventColumns(self.run_id, start_seq=self.start_seq).add(self.events)
+        return self._columns
+
+    def frame(self) -> pd.DataFrame:
+        """The page as a typed events frame (see :mod:`runlens.frames`), ``seq`` from ``start_seq``."""
+        return self.columns.frame()

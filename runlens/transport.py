@@ -11,6 +11,10 @@ hours (a rate-limited CLI would sleep that long, four times), and an unparsable
 ``Retry-After`` raises instead of falling back to the backoff. ``_Retry`` waits at most
 ``MAX_RETRY_AFTER`` seconds and otherwise gives up at once with a message saying when
 to try again; a host name that does not resolve at all is not retried either.
+
+The network is one method, :meth:`Transport.send`; :class:`MockTransport` answers from
+a function instead (``Client(transport=MockTransport(handler))``), so tests go through
+everything else runlens does with an answer.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 import socket
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,11 +41,12 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
-from .config import Settings
+from .config import Settings, normalize_url
 from .errors import (
     AuthError,
     ConfigError,
     GraphQLError,
+    InvalidArgument,
     RateLimited,
     RunlensError,
     ServerError,
@@ -58,7 +64,6 @@ MAX_RETRY_AFTER = 60.0
 _PERMANENT_DNS_ERRORS = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 # A JSON escape of a UTF-16 surrogate; only bodies holding one need the slower clean-up.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Retry(Retry):
@@ -198,12 +203,22 @@ class Transport:
                 return decoded
         return self._decode(response, body, run_id)
 
+    def send(self, payload: dict[str, Any]) -> tuple[requests.Response, bytes]:
+        """One HTTP exchange: POST ``payload`` as JSON; the response and its whole body.
+
+        The one method that touches the network (:class:`MockTransport` replaces it).
+        Everything after it — statuses, retries of cut-short bodies, JSON, GraphQL
+        errors, the typed fast path — is the same whoever answered. Raises requests'
+        exceptions, which :meth:`execute` turns into RunlensErrors.
+        """
+        # No redirects: requests would carry the Dagster-Cloud-* headers to another host.
+        response = self.session.post(self.settings.url, json=payload, timeout=self.timeout, allow_redirects=False)
+        return response, response.content  # reads the whole body: a cut-short body raises here
+
     def _send(self, payload: dict, run_id: str | None) -> tuple[requests.Response, bytes]:
-        """One POST: the response and its whole body, or the RunlensError saying why not."""
+        """:meth:`send`, or the RunlensError saying why not."""
         try:
-            # No redirects: requests would carry the Dagster-Cloud-* headers to another host.
-            response = self.session.post(self.settings.url, json=payload, timeout=self.timeout, allow_redirects=False)
-            return response, response.content  # reads the whole body: a cut-short body raises here
+            return self.send(payload)
         except requests.exceptions.ChunkedEncodingError as exc:
             raise _RetryableBody(f"body cut short: {type(exc).__name__}") from None
         except requests.exceptions.InvalidURL:
@@ -257,6 +272,12 @@ class Transport:
         return TransportError(f"cannot reach {self.url}: {_reason(exc)} ({tries})", run_id=run_id)
 
     def _decode(self, response: requests.Response, body: bytes, run_id: str | None) -> dict:
+        """The answer's GraphQL ``data``, or the RunlensError its status or body says."""
+        self._raise_for_status(response, body, run_id)
+        return self._graphql_data(response.status_code, body, run_id)
+
+    def _raise_for_status(self, response: requests.Response, body: bytes, run_id: str | None) -> None:
+        """Raise for an answer that is no GraphQL answer: a redirect, 401/403, 429, 5xx from a proxy, HTML, 404."""
         status = response.status_code
         if 300 <= status < 400:
             target = urlsplit(response.headers.get("Location", "")).netloc or "another address"
@@ -307,6 +328,9 @@ class Transport:
                 "there. Check the URL: the webserver's address, with its --path-prefix if it has one",
                 run_id=run_id,
             )
+
+    def _graphql_data(self, status: int, body: bytes, run_id: str | None) -> dict:
+        """The ``data`` of a GraphQL body, repaired; GraphQL ``errors`` and broken bodies raised."""
         try:
             # Invalid UTF-8 from a broken proxy becomes U+FFFD rather than failing the page.
             text = body.decode("utf-8", "replace")
@@ -377,6 +401,74 @@ def raise_python_error(result: dict, *, run_id: str | None = None) -> None:
         )
 
 
+class MockTransport(Transport):
+    """A transport whose answers come from a function, not a server: for tests.
+
+    As httpx's ``MockTransport``: ``handler(request)`` gets what would be posted (the
+    ``{"query": ..., "variables": ...}`` payload) and returns the answer, which runlens
+    then reads exactly as a server's (status codes, retries, GraphQL errors, the typed
+    fast path). ``requests`` lists every payload received, in order.
+
+    Parameters
+    ----------
+    handler : callable
+        ``handler(request: dict)`` returns the answer: a dict or list (a JSON body,
+        HTTP 200), or ``(status, body)`` or ``(status, body, headers)`` with ``body`` a
+        dict, list, str or bytes. Raising a ``requests`` exception (e.g.
+        ``requests.ConnectionError``) acts as that network failure.
+    url : str
+        The endpoint messages name.
+    max_retries, backoff : optional
+        As :class:`Transport`; by default no retry and no wait.
+
+    Examples
+    --------
+    >>> def handler(request):
+    ...     run_id = request["variables"]["runId"]
+    ...     return {"data": {"runOrError": {"__typename": "Run", "id": run_id, "status": "SUCCESS"}}}
+    >>> client = runlens.Client(transport=runlens.MockTransport(handler))
+    >>> client.run("abc").id
+    'abc'
+    """
+
+    def __init__(self, handler: Callable[[dict[str, Any]], Any], *, url: str = "http://dagster.test/graphql",
+                 max_retries: int = 0, backoff: float = 0.0) -> None:
+        super().__init__(Settings(normalize_url(url), sources={"url": "MockTransport"}), max_retries=max_retries,
+                         backoff=backoff)
+        self.handler = handler
+        self.requests: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"MockTransport({self.url!r}, handler={getattr(self.handler, '__name__', self.handler)!r})"
+
+    def send(self, payload: dict[str, Any]) -> tuple[requests.Response, bytes]:
+        # As a server would see it: a JSON document of its own, not the caller's dict.
+        request = json.loads(json.dumps(payload))
+        self.requests.append(request)
+        answer = self.handler(request)
+        status, body, headers = 200, answer, {}
+        if isinstance(answer, tuple):
+            status, body, headers = (*answer, {})[:3] if len(answer) in (2, 3) else (None, None, None)
+        if not isinstance(status, int) or not isinstance(headers, dict):
+            raise InvalidArgument("a MockTransport handler returns a body, (status, body) or (status, body, headers), "
+                                  f"not {answer!r:.200}")
+        if not isinstance(body, (bytes, str)):
+            body = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **headers}
+        response = requests.Response()
+        response.status_code = status
+        response.headers.update(headers)
+        try:
+            response.reason = HTTPStatus(status).phrase
+        except ValueError:
+            response.reason = ""
+        return response, body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+
+    def server_version(self) -> str | None:
+        """None: no server behind a mock."""
+        return None
+
+
 class _RetryableBody(Exception):
     """A response whose body cannot be used but might be on a second try."""
 
@@ -423,13 +515,20 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 def _without_lone_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
-    return value
+    # Imported here: runlens.text loads pandas, which `runlens run get` never needs, and
+    # only a body holding a surrogate escape gets this far.
+    from .text import replace_lone_surrogates
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return replace_lone_surrogates(value)
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(value)
 
 
 _HEADER_SETTINGS = {"Dagster-Cloud-Api-Token": "token", "Dagster-Cloud-Organization": "organization",

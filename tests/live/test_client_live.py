@@ -102,9 +102,33 @@ def test_filters_with_limit_scan_the_whole_log(client, demo, truth):
     assert first["seq"].tolist() == [types.index("RUN_SUCCESS")]
 
 
+def test_a_step_failure_keeps_where_the_user_code_raised(client, demo):
+    failures = client.events(demo.runs["failing"], types="STEP_FAILURE")
+    row = failures[failures["step_key"] == "parse_invoices"].iloc[0]
+    # error_stack is Dagster's wrapper; error_cause_stack is the op's own frames
+    assert "definitions.py" in row["error_cause_stack"] and "parse_invoices" in row["error_cause_stack"]
+    assert "definitions.py" not in (row["error_stack"] if isinstance(row["error_stack"], str) else "")
+
+
+def test_a_limit_says_whether_more_events_follow(client, demo, truth):
+    n = truth["etl"]["n_events"]
+    cut = client.events(demo.runs["etl"], limit=n - 1)
+    exact = client.events(demo.runs["etl"], limit=n)
+    assert cut.attrs["has_more"] is True and cut.attrs["complete"] is False
+    assert exact.attrs["has_more"] is False and exact.attrs["complete"] is True
+    steps = client.events(demo.runs["etl"], types="STEP_START", limit=1)
+    assert len(steps) == 1 and steps.attrs["has_more"] is True
+
+
+def test_events_many_can_skip_a_missing_run(client, demo, truth):
+    found = client.events_many([demo.runs["etl"], "no-such-run"], errors="skip")
+    assert len(found) == truth["etl"]["n_events"] and list(found.attrs["skipped"]) == ["no-such-run"]
+
+
 def test_unknown_run(client):
-    with pytest.raises(errors.RunNotFound, match="no-such-run"):
+    with pytest.raises(errors.RunNotFound, match="no-such-run") as info:
         client.events("no-such-run")
+    assert "resume" not in str(info.value)
     with pytest.raises(errors.RunNotFound):
         client.run("no-such-run")
 

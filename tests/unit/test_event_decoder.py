@@ -19,7 +19,7 @@ from runlens.event_decoder import decode_events_page
 from runlens.frames import EventColumns, events_frame
 from tests.vcr_setup import CASSETTES
 
-from .test_parsing_props import PAGE, SETTINGS, envelope, good_event
+from .fake_dagster import PAGE, SETTINGS, envelope, good_event
 
 RUN_ID = "run-1"
 
@@ -75,6 +75,27 @@ def test_error_and_asset_events_keep_their_fields():
     assert frame["error_class"].tolist()[1] == "ValueError"
     assert frame["error_cause"].tolist()[1] == "KeyError: 'k'"
     assert frame["asset_key"].tolist()[2] == "warehouse/orders"
+
+
+def test_a_step_failure_keeps_the_user_code_stack_of_its_cause():
+    # Dagster wraps the user's exception: the wrapper's stack is Dagster's own code, the
+    # cause's stack is where the user's op raised (issue 12, defect 5).
+    wrapper_stack = ["  File \"/site-packages/dagster/_core/execution/plan/utils.py\", line 54\n"]
+    user_stack = ["  File \"/repo/pipelines/ops.py\", line 12, in flaky\n", "    raise ValueError('bad row')\n"]
+    failure = {**good_event(0), "__typename": "ExecutionStepFailureEvent", "eventType": "STEP_FAILURE",
+               "level": "ERROR",
+               "error": {"message": "dagster._core.errors.DagsterExecutionStepExecutionError: Error in op\n",
+                         "className": "DagsterExecutionStepExecutionError", "stack": wrapper_stack,
+                         "cause": {"message": "ValueError: bad row\n", "className": "ValueError",
+                                   "stack": user_stack, "cause": None}}}
+    no_cause = {**failure, "error": {**failure["error"], "cause": None}}
+    body = page_body([failure, no_cause, good_event(2)])
+    frame = decode_events_page(body, RUN_ID).columns.frame()
+    pd.testing.assert_frame_equal(frame, general_frame(body))
+    assert frame["error_stack"].tolist()[0] == "".join(wrapper_stack)
+    assert frame["error_cause_stack"].tolist()[0] == "".join(user_stack)
+    assert frame["error_cause_stack"].isna().tolist() == [False, True, True]
+    assert str(frame["error_cause_stack"].dtype) == "string"
 
 
 def page_body(events: list, **connection) -> bytes:
@@ -165,19 +186,11 @@ def test_columns_of_unequal_length_are_refused():
 
 def test_a_json_body_sent_as_html_is_reported_not_decoded():
     # The general path's check (a web page, not GraphQL) comes before the fast path.
-    import requests
-
-    from runlens import Client
+    from runlens import Client, MockTransport
     from runlens.errors import ConfigError
 
-    client = Client("http://dagster.test/graphql", progress=False, max_retries=0)
+    def handler(request):
+        return 200, page_body([good_event(0)]), {"Content-Type": "text/html; charset=utf-8"}
 
-    def send(payload, run_id):
-        response = requests.Response()
-        response.status_code = 200
-        response.headers["Content-Type"] = "text/html; charset=utf-8"
-        return response, page_body([good_event(0)])
-
-    client.transport._send = send
     with pytest.raises(ConfigError, match="HTML page"):
-        client.events(RUN_ID)
+        Client(transport=MockTransport(handler), progress=False).events(RUN_ID)

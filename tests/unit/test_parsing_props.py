@@ -22,7 +22,7 @@ import json
 import pandas as pd
 import pytest
 import responses
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import runlens
@@ -32,125 +32,10 @@ from runlens.event_types import EVENT_TYPES
 from runlens.frames import EVENT_COLUMNS
 from runlens.models import LEVELS, EventPage, Run
 
+from .fake_dagster import EVENT, HTTP_SETTINGS, JUNK, PAGE, RUN, SETTINGS, envelope, good_event
+
 URL = "http://dagster.test:3000/graphql"
 RUN_ID = "run-1"
-
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HTTP_SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-# ------------------------------------------------------------------------------ strategies
-
-ODD_TEXT = st.sampled_from(["", " ", "\ud800", "a\udfffb", "\ud83d", "🚀 naïve", "\x00", "null", "NaN",
-                            "line\nbreak\ttab \\ \"q\"", "x" * 300])
-TEXT = st.one_of(st.text(max_size=12), ODD_TEXT)
-SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
-                   st.floats(allow_nan=True, allow_infinity=True), TEXT)
-JUNK = st.one_of(SCALAR, st.lists(SCALAR, max_size=3), st.dictionaries(st.text(max_size=4), SCALAR, max_size=3))
-
-TIMESTAMPS = st.one_of(
-    st.integers(1_500_000_000_000, 2_000_000_000_000).map(str),  # what Dagster sends
-    st.integers(-(2**70), 2**70).map(str),
-    st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.floats(-1e16, 1e16).map(repr),
-    st.sampled_from(["", " ", "abc", "1e3", "1795667190783.5", " 1795667190783", "-1", "0", "9" * 25,
-                     "NaN", "inf", "-inf", "2026-11-26T04:26:30Z", "9223372036854775807", "-9223372036854775808",
-                     "253402300800000", "-62135596800001"]),
-    JUNK,
-)
-LEVEL = st.one_of(st.sampled_from(LEVELS), st.sampled_from(["TRACE", "info", "", "FATAL", "\ud800"]), JUNK)
-EVENT_TYPE = st.one_of(st.none(), st.sampled_from(EVENT_TYPES),
-                       st.sampled_from(["BRAND_NEW_EVENT", "", "step_start", "PIPELINE_START"]), JUNK)
-TYPENAME = st.one_of(st.sampled_from(["LogMessageEvent", "ExecutionStepFailureEvent", "MaterializationEvent",
-                                      "BrandNewEvent", "EngineEvent", ""]), JUNK)
-STEP_KEY = st.one_of(st.none(), st.sampled_from(["extract", "process_region[emea]", "", "\ud800"]), JUNK)
-
-PYTHON_ERROR = st.recursive(
-    st.fixed_dictionaries({}, optional={"message": st.one_of(TEXT, JUNK), "className": st.one_of(TEXT, JUNK),
-                                        "stack": st.one_of(st.lists(TEXT, max_size=3), JUNK)}),
-    lambda inner: st.fixed_dictionaries({}, optional={"message": TEXT, "className": TEXT, "cause": inner}),
-    max_leaves=4,
-)
-ASSET_KEY = st.one_of(JUNK, st.fixed_dictionaries({}, optional={"path": st.one_of(st.lists(SCALAR, max_size=3),
-                                                                                   JUNK)}))
-
-EVENT = st.fixed_dictionaries(
-    {},
-    optional={
-        "__typename": TYPENAME,
-        "message": st.one_of(TEXT, JUNK),
-        "timestamp": TIMESTAMPS,
-        "level": LEVEL,
-        "stepKey": STEP_KEY,
-        "eventType": EVENT_TYPE,
-        "error": st.one_of(PYTHON_ERROR, JUNK),
-        "assetKey": ASSET_KEY,
-        "runId": st.one_of(st.just(RUN_ID), JUNK),
-    },
-)
-
-
-def good_event(i: int) -> dict:
-    return {"__typename": "LogMessageEvent", "message": f"line {i}", "timestamp": str(1_795_667_190_000 + i),
-            "level": "INFO", "stepKey": "extract", "eventType": None}
-
-
-EVENTS = st.lists(st.one_of(EVENT, st.integers(0, 5).map(good_event)), max_size=8)
-
-PAGE = st.one_of(
-    st.fixed_dictionaries(
-        {"__typename": st.one_of(st.just("EventConnection"), TYPENAME)},
-        optional={"events": st.one_of(EVENTS, st.lists(st.one_of(EVENT, JUNK), max_size=3), JUNK),
-                  "cursor": st.one_of(st.just("Y3Vyc29y"), st.none(), JUNK),
-                  "hasMore": st.one_of(st.booleans(), JUNK)},
-    ),
-    st.fixed_dictionaries({"__typename": st.sampled_from(["RunNotFoundError", "PythonError"])},
-                          optional={"message": st.one_of(TEXT, JUNK), "className": st.one_of(TEXT, JUNK),
-                                    "stack": st.one_of(st.lists(TEXT, max_size=2), JUNK)}),
-    JUNK,
-)
-
-RUN_STATUS = st.one_of(st.sampled_from([s.value for s in runlens.RunStatus]),
-                       st.sampled_from(["HIBERNATING", "", "success"]), JUNK)
-SECONDS = st.one_of(st.none(), st.floats(0, 4e9), st.floats(allow_nan=True, allow_infinity=True),
-                    st.integers(-(2**70), 2**70), st.sampled_from(["", "abc", "1.5", "1795667190.5"]), JUNK)
-RUN = st.fixed_dictionaries(
-    {"__typename": st.one_of(st.just("Run"), TYPENAME)},
-    optional={
-        "id": st.one_of(st.just(RUN_ID), JUNK),
-        "status": RUN_STATUS,
-        "jobName": st.one_of(TEXT, JUNK),
-        "pipelineName": st.one_of(TEXT, JUNK),
-        "mode": st.one_of(TEXT, JUNK),
-        "creationTime": SECONDS,
-        "startTime": SECONDS,
-        "endTime": SECONDS,
-        "updateTime": SECONDS,
-        "rootRunId": st.one_of(TEXT, JUNK),
-        "parentRunId": st.one_of(TEXT, JUNK),
-        "tags": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({"key": TEXT, "value": TEXT}), JUNK),
-                                   max_size=3), JUNK),
-        "runConfigYaml": st.one_of(TEXT, JUNK),
-        "stats": st.one_of(JUNK, st.fixed_dictionaries(
-            {"__typename": st.one_of(st.just("RunStatsSnapshot"), TYPENAME)},
-            optional={"stepsSucceeded": st.one_of(st.integers(0, 10), JUNK), "stepsFailed": JUNK,
-                      "materializations": JUNK, "expectations": JUNK, "enqueuedTime": SECONDS,
-                      "launchTime": SECONDS, "startTime": SECONDS, "endTime": SECONDS})),
-    },
-)
-
-# An answer as a whole: the HTTP status and the JSON document around the result.
-def envelope(field: str, result: st.SearchStrategy) -> st.SearchStrategy:
-    return st.one_of(
-        st.builds(lambda r, s: (s, {"data": {field: r}}), result, st.sampled_from([200, 200, 200, 500])),
-        st.builds(lambda e, s: (s, {"data": None, "errors": e}),
-                  st.one_of(st.lists(st.fixed_dictionaries({"message": st.one_of(TEXT, JUNK)}), max_size=2), JUNK),
-                  st.sampled_from([200, 400, 500])),
-        st.builds(lambda r, e: (200, {"data": {field: r}, "errors": e}), result, st.lists(JUNK, max_size=2)),
-        st.builds(lambda d, s: (s, {"data": d}), JUNK, st.sampled_from([200, 500])),
-        st.builds(lambda d: (200, d), JUNK),
-    )
-
 
 # -------------------------------------------------------------------------------- checks
 

@@ -6,8 +6,6 @@ HTML, truncated bodies). The same paths through a real server are in tests/live.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import requests
 import responses
@@ -190,13 +188,93 @@ def test_tls_verification_is_on():
     assert client().transport.session.verify is True
 
 
-@responses.activate
-def test_query_never_selects_pipeline_name_on_events():
-    responses.post(URL, json={"data": {"logsForRun": {"__typename": "EventConnection", "events": [],
-                                                       "cursor": None, "hasMore": False}}})
-    client().events("r1")
-    query = json.loads(responses.calls[0].request.body)["query"]
-    assert "RunEvent" not in query
+def test_the_events_query_never_selects_pipeline_name():
+    # `... on RunEvent { pipelineName }` fails the whole query with HTTP 500 on asset jobs.
+    transport = runlens.MockTransport(lambda request: {"data": {"logsForRun": {
+        "__typename": "EventConnection", "events": [], "cursor": None, "hasMore": False}}})
+    runlens.Client(transport=transport).events("r1")
+    query = transport.requests[0]["query"]
+    assert "logsForRun" in query and "pipelineName" not in query and "RunEvent " not in query
+
+
+# ------------------------------------------------------------------ the transport seam
+
+
+def test_mock_transport_answers_go_through_runlens_decoding():
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return run_result(id=request["variables"]["runId"])
+
+    client = runlens.Client(transport=runlens.MockTransport(handler))
+    assert client.run("r9").id == "r9"
+    assert seen[0]["variables"] == {"runId": "r9"} and "runOrError" in seen[0]["query"]
+    assert "MockTransport" in repr(client) and client.url == "http://dagster.test/graphql"
+
+
+@pytest.mark.parametrize("answer, error", [
+    ((401, "no"), errors.AuthError),
+    ((404, "Not Found", {"Content-Type": "text/plain"}), errors.ConfigError),
+    ((500, {"data": {"runOrError": {"__typename": "PythonError", "message": "boom", "className": "E"}}}),
+     errors.ServerError),
+    ((200, '{"data": {"runOrEr'), errors.TransportError),  # cut short, and no retry by default
+    ((200, b"<html>login</html>", {"Content-Type": "text/html"}), errors.ConfigError),
+    ({"data": {"runOrError": {"__typename": "RunNotFoundError", "message": "x"}}}, errors.RunNotFound),
+])
+def test_mock_transport_answers_map_to_the_same_errors_as_a_server(answer, error):
+    with pytest.raises(error):
+        runlens.Client(transport=runlens.MockTransport(lambda request: answer)).run("r1")
+
+
+def test_mock_transport_network_failures_and_retries():
+    def refused(request):
+        raise requests.exceptions.ConnectionError("Connection refused")
+
+    with pytest.raises(errors.TransportError, match="RUNLENS_URL"):
+        runlens.Client(transport=runlens.MockTransport(refused)).run("r1")
+    answers = iter([(200, '{"data": {"runOr'), run_result()])
+    transport = runlens.MockTransport(lambda request: next(answers), max_retries=1)
+    assert runlens.Client(transport=transport).run("r1").id == "r1" and len(transport.requests) == 2
+
+
+def test_a_handler_answering_nonsense_is_told_what_to_return():
+    with pytest.raises(errors.InvalidArgument, match="handler returns"):
+        runlens.Client(transport=runlens.MockTransport(lambda request: (200,))).run("r1")
+
+
+def test_any_object_with_execute_is_a_transport():
+    class Canned:
+        def execute(self, query, variables=None, *, run_id=None, fast=None):
+            return run_result(id=variables["runId"])["data"]
+
+    client = runlens.Client(transport=Canned())
+    assert client.run("r2").id == "r2" and "Canned" in repr(client)
+
+
+@pytest.mark.parametrize("options", [{"url": "http://elsewhere:3000"}, {"token": "t"}, {"timeout": 5},
+                                     {"max_retries": 0}])
+def test_connection_options_belong_to_the_transport(options):
+    with pytest.raises(errors.InvalidArgument, match="transport"):
+        runlens.Client(transport=runlens.MockTransport(lambda r: {}), **options)
+
+
+def test_a_transport_without_execute_is_refused():
+    with pytest.raises(errors.InvalidArgument, match="execute"):
+        runlens.Client(transport=object())
+
+
+def test_runs_shortcut_takes_client_options_and_filters():
+    seen = []
+
+    def handler(request):
+        seen.append(request["variables"])
+        return {"data": {"runsOrError": {"__typename": "Runs", "count": 1,
+                                         "results": [run_result()["data"]["runOrError"]]}}}
+
+    frame = runlens.runs(job="etl", limit=5, transport=runlens.MockTransport(handler))
+    assert frame["run_id"].tolist() == ["r1"] and frame.attrs["endpoint"] == "http://dagster.test/graphql"
+    assert seen[0]["filter"] == {"pipelineName": "etl"} and seen[0]["limit"] == 5
 
 
 @responses.activate
@@ -214,3 +292,25 @@ def test_malformed_urls_are_config_errors_that_hide_passwords(bad):
     with pytest.raises(errors.ConfigError) as info:
         runlens.Client(bad).run("r1")
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.runs(tags=["team"]),
+    lambda c: c.runs(statuses=3),
+    lambda c: c.runs(created_after=[2026]),
+    lambda c: c.runs(limit="10"),
+    lambda c: c.step_stats("r1", max_workers="4"),
+    lambda c: c.events_many(["r1"], max_workers=0),
+    lambda c: c.events_many("r1"),
+])
+def test_arguments_a_user_gets_wrong_are_invalid_argument(call):
+    # Never a bare TypeError/AttributeError from inside runlens, and nothing is sent.
+    transport = runlens.MockTransport(lambda request: pytest.fail("nothing should be sent"))
+    with pytest.raises(errors.InvalidArgument):
+        call(runlens.Client(transport=transport))
+
+
+@pytest.mark.parametrize("options", [{"url": 3000}, {"token": b"bytes"}])
+def test_settings_of_the_wrong_type_are_config_errors(options):
+    with pytest.raises(errors.ConfigError, match="must be a string"):
+        runlens.Client(**options)

@@ -1,0 +1,105 @@
+"""``runlens.frames``: concatenating events frames of several runs (issue 12, defect 11)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import runlens
+from runlens.errors import InvalidArgument
+from runlens.frames import EVENT_COLUMNS, concat_events, empty_events_frame, events_frame
+
+from .fake_dagster import make_events
+
+
+def run_frame(run_id: str, n: int, **attrs) -> pd.DataFrame:
+    records = make_events(n)
+    if run_id == "b":  # types and steps the other run does not have: categories differ
+        records = [{**r, "eventType": "STEP_SUCCESS", "stepKey": "only_in_b", "level": "WARNING"} for r in records]
+    frame = events_frame(records, run_id)
+    frame.attrs.update({"run_ids": [run_id], "endpoint": "http://x/graphql",
+                        "fetched_at": f"2026-11-26T10:0{n % 10}:00Z", "complete": True, "filtered": False,
+                        "has_more": False, "cursor": f"cursor-{run_id}", **attrs})
+    return frame
+
+
+def assert_documented_dtypes(frame: pd.DataFrame) -> None:
+    assert list(frame.columns[: len(EVENT_COLUMNS)]) == list(EVENT_COLUMNS)
+    for column, dtype in EVENT_COLUMNS.items():
+        if dtype == "category" or isinstance(dtype, pd.CategoricalDtype):
+            assert isinstance(frame[column].dtype, pd.CategoricalDtype), column
+        else:
+            assert str(frame[column].dtype) == str(dtype), column
+    assert frame["level"].dtype.ordered and list(frame["level"].cat.categories[:5]) == list(runlens.vocabulary.LEVELS)
+
+
+def test_is_exported_and_documented():
+    assert runlens.concat_events is concat_events and "concat_events" in runlens.__all__
+    assert "attrs" in concat_events.__doc__ and "pd.concat" in concat_events.__doc__
+
+
+def test_keeps_categoricals_that_pd_concat_loses():
+    a, b = run_frame("a", 6), run_frame("b", 4)
+    assert not isinstance(pd.concat([a, b])["step_key"].dtype, pd.CategoricalDtype)  # the problem
+    both = concat_events([a, b])
+    assert_documented_dtypes(both)
+    assert both["run_id"].astype(str).tolist() == ["a"] * 6 + ["b"] * 4
+    assert both.index.tolist() == list(range(10))
+
+
+def test_merges_attrs():
+    a, b = run_frame("a", 6), run_frame("b", 4, complete=False, has_more=True, filtered=True, skipped={"z": "gone"})
+    both = concat_events([a, b])
+    assert both.attrs["run_ids"] == ["a", "b"]
+    assert both.attrs["complete"] is False and both.attrs["has_more"] is True and both.attrs["filtered"] is True
+    assert both.attrs["cursors"] == {"a": "cursor-a", "b": "cursor-b"} and "cursor" not in both.attrs
+    assert both.attrs["endpoint"] == "http://x/graphql" and both.attrs["skipped"] == {"z": "gone"}
+    assert both.attrs["fetched_at"] == "2026-11-26T10:04:00Z"  # the earliest
+    assert concat_events([a, run_frame("a", 1)]).attrs["complete"] is True
+
+
+def test_successive_fetches_of_one_run_keep_the_last_cursor():
+    # events(limit=6), then events(after_cursor=...) to the end: together, the whole log
+    first, later = run_frame("a", 6, complete=False, has_more=True), run_frame("a", 2)
+    later.attrs["cursor"] = "later"
+    both = concat_events([first, later])
+    assert both.attrs["run_ids"] == ["a"] and both.attrs["cursor"] == "later"
+    assert both.attrs["complete"] is True and both.attrs["has_more"] is False
+    assert both.attrs["fetched_at"] == later.attrs["fetched_at"]
+
+
+def test_accepts_plain_pd_concat_output_and_frames_that_lost_their_categories():
+    a, b = run_frame("a", 6), run_frame("b", 4)
+    plain = pd.concat([a, b], ignore_index=True)  # object columns, attrs dropped
+    assert not isinstance(plain["step_key"].dtype, pd.CategoricalDtype) and not plain.attrs
+    fixed = concat_events([plain])
+    assert_documented_dtypes(fixed)
+    assert fixed.attrs["run_ids"] == ["a", "b"]  # from the rows, as attrs are gone
+    lost = a.astype({c: object for c in ("run_id", "level", "event_type", "step_key", "kind", "error_class")})
+    again = concat_events([lost, b])
+    assert_documented_dtypes(again)
+    pd.testing.assert_frame_equal(again, concat_events([a, b]), check_categorical=False)
+    assert list(again["event_type"].cat.categories[: len(runlens.EVENT_TYPES)]) == list(runlens.EVENT_TYPES)
+
+
+def test_frames_without_the_newer_columns_and_with_extra_ones():
+    a = run_frame("a", 3).drop(columns="error_cause_stack").assign(note="mine")
+    both = concat_events([a, run_frame("b", 2)])
+    assert_documented_dtypes(both)
+    assert both["error_cause_stack"].isna().all() and both["note"].tolist()[:3] == ["mine"] * 3
+
+
+def test_no_frames_is_an_empty_events_frame():
+    assert list(concat_events([]).columns) == list(empty_events_frame().columns)
+
+
+@pytest.mark.parametrize("bad", [pd.DataFrame({"x": [1]}), "events", None])
+def test_anything_but_events_frames_is_invalid(bad):
+    with pytest.raises(InvalidArgument, match="concat_events"):
+        concat_events([run_frame("a", 1), bad])
+
+
+@pytest.mark.parametrize("bad", [[1, 2], "abc", [{"message": "ok"}, None], 5])
+def test_events_frame_of_anything_but_records_is_invalid(bad):
+    with pytest.raises(InvalidArgument, match="event records"):
+        events_frame(bad, "run-1")
