@@ -393,7 +393,8 @@ class Client:
             filter_events(empty_events_frame(run_id), types=types, step=step, levels=levels)
         with self._progress_bar(run_id, progress) as on_page:
             if filtered:
-                match = partial(filter_events, types=types, step=step, levels=levels)
+                # The check above warned about a typo once; pages must not warn again.
+                match = partial(filter_events, types=types, step=step, levels=levels, warn=False)
                 result, cursor, has_more = self._collect_matches(run_id, after_cursor, limit, match, on_page)
             else:
                 result, cursor, has_more = self._collect_all(run_id, after_cursor, limit, on_page)

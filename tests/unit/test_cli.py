@@ -284,11 +284,8 @@ def test_no_note_when_nothing_more_matches(fake):
 
 @responses.activate
 def test_has_more_end_to_end_through_the_client():
-    from runlens.client import Client
 
     serve(make_events(50))
-    if "has_more" not in Client(URL, progress=False).events("run-1", limit=1).attrs:
-        pytest.skip("Client.events does not set attrs['has_more'] yet (client.py, another branch)")
     cut = json.loads(invoke("run-events", "get", "run-1", "--limit", "10", "--json").output)
     whole = json.loads(invoke("run-events", "get", "run-1", "--limit", "50", "--json").output)
     assert cut["has_more"] is True and whole["has_more"] is False
@@ -498,8 +495,6 @@ def test_a_typo_is_reported_once_even_with_warnings_always():
     assert not [w for w in caught if issubclass(w.category, UnknownEventTypeWarning)]
 
 
-@pytest.mark.xfail(strict=True, reason="needs Client.events to pass warn=False to its per-page filter_events "
-                                       "(client.py, another engineer's file); remove this mark then")
 @responses.activate
 def test_the_library_reports_a_typo_once_per_fetch_even_with_warnings_always():
     from runlens.client import Client
