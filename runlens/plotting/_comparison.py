@@ -1,0 +1,65 @@
+"""Two runs' step durations side by side (:func:`runlens.compare_step_durations`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidArgument
+from ..text import duration_text
+from ._common import COLORS, new_axes, style, text_values, tick_size
+
+_COLUMNS = ("step_key", "duration_a", "duration_b", "delta")
+
+
+def plot_step_comparison(comparison: pd.DataFrame, ax=None, *, labels: tuple[str, str] = ("A", "B"),
+                         title: str | None = None):
+    """Paired bars per step: run A light, run B dark, ``B − A`` written at the right.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        :func:`runlens.compare_step_durations` of two runs.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; by default a new figure whose height follows the number of steps.
+    labels : (str, str)
+        The legend's names of run A and run B.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> comparison = runlens.compare_step_durations(old_events, new_events)   # doctest: +SKIP
+    >>> plot_step_comparison(comparison, labels=("yesterday", "today"))      # doctest: +SKIP
+    """
+    missing = [c for c in _COLUMNS if not isinstance(comparison, pd.DataFrame) or c not in comparison.columns]
+    if missing:
+        raise InvalidArgument("plot_step_comparison() expects a compare_step_durations frame; "
+                              f"got one without the column(s) {', '.join(missing)}.")
+    n = len(comparison)
+    if ax is None:
+        ax = new_axes(n, width=9.0, row=0.3, extra=1.2)
+    size = tick_size(n)
+    y = np.arange(n)
+    a = comparison["duration_a"].astype("float64").fillna(0).to_numpy()
+    b = comparison["duration_b"].astype("float64").fillna(0).to_numpy()
+    ax.barh(y - 0.2, a, height=0.38, color="#A0CBE8", label=labels[0], gid="duration_a")
+    ax.barh(y + 0.2, b, height=0.38, color=COLORS["IN_PROGRESS"], label=labels[1], gid="duration_b")
+    for row, (delta, right) in enumerate(zip(comparison["delta"], np.maximum(a, b), strict=True)):
+        if pd.notna(delta):
+            ax.annotate(("+" if delta > 0 else "") + duration_text(delta), (right, row), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=size - 1,
+                        color=COLORS["FAILURE"] if delta > 0 else COLORS["SUCCESS"], gid="delta")
+    ax.set_yticks(y, labels=text_values(comparison["step_key"]), fontsize=size)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlim(0, max(float(np.max(np.concatenate([a, b, [0.0]]))) * 1.25, 1e-3))
+    ax.set_xlabel("duration (seconds)", fontsize=size)
+    ax.set_title(title or f"Step durations: {labels[0]} vs {labels[1]} (delta = B − A)", loc="left",
+                 fontsize=size + 1)
+    ax.legend(loc="lower right", fontsize=size - 1, frameon=False)
+    ax.tick_params(axis="y", length=0)
+    style(ax)
+    return ax
