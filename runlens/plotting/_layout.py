@@ -90,7 +90,9 @@ class TimelineLayout:
         xs = [0.0] + [x for b in self.bars for x in (b.start, b.end)] + [m.x for m in self.marks]
         xs += [x for _, x in self.run_events] + ([self.run_end] if self.run_end is not None else [])
         lo, hi = min(xs), max(xs)
-        span = max(hi - lo, 1e-3 if self.rows else 1.0)
+        if not self.rows:
+            hi = max(hi, lo + 1.0)  # a queued run's lone event: a second of axis, not a point
+        span = max(hi - lo, 1e-3)
         return lo - 0.01 * span, hi + 0.2 * span
 
 
@@ -117,7 +119,10 @@ def _one_run(steps: pd.DataFrame, events: pd.DataFrame | None) -> str | None:
         )
     if len(runs):
         return str(runs[0])
-    ids = frame.attrs.get("run_ids") or []  # an empty events frame still names its run
+    # An empty frame may still name its run: Client.events' attrs, or the column's categories.
+    ids = frame.attrs.get("run_ids") or []
+    if not ids and isinstance(frame["run_id"].dtype, pd.CategoricalDtype):
+        ids = [c for c in frame["run_id"].cat.categories if c]
     return str(ids[0]) if len(ids) == 1 else None
 
 
@@ -283,8 +288,8 @@ def _run_state(run_events: list[tuple[str, pd.Timestamp]], status: Any) -> str:
     when = iso_utc(at, timespec="seconds")
     if phase == "canceled" and "started" not in first:
         queued = first.get("enqueued")
-        waited = f" after {duration_text(at - queued)}" if queued is not None else ""
-        return f"canceled while queued{waited}, at {when}"
+        waited = f" after {duration_text(at - queued)} in the queue" if queued is not None else ""
+        return f"canceled while queued, at {when}{waited}"
     if phase in _ENDED:
         return f"{phase} at {when}, before any step ran"
     if phase == "canceling":

@@ -161,9 +161,10 @@ def _draw_notes(ax, layout: TimelineLayout, scale: _Scale, size: float) -> None:
 
 def _draw_empty(ax, layout: TimelineLayout, scale: _Scale, size: float) -> None:
     """No step rows: the run-level events as labelled lines, and what the run is in words."""
-    for phase, x in layout.run_events:
+    for i, (phase, x) in enumerate(layout.run_events):
         ax.axvline(scale.x(x), color=COLORS["muted"], linestyle="--", linewidth=0.8, gid="run_event")
-        ax.annotate(phase, (scale.x(x), 1), xycoords=("data", "axes fraction"), xytext=(3, -2),
+        # Stepped down: RUN_CANCELING and RUN_CANCELED are often milliseconds apart.
+        ax.annotate(phase, (scale.x(x), 1), xycoords=("data", "axes fraction"), xytext=(3, -2 - 11 * i),
                     textcoords="offset points", fontsize=size - 1, color=COLORS["muted"], ha="left", va="top")
     lo, hi = layout.x_range()
     ax.set_xlim(scale.x(lo), scale.x(hi))

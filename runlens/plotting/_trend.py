@@ -34,7 +34,9 @@ def trend_highlights(data: pd.DataFrame, x: str, *, limit: int = HIGHLIGHTS) -> 
 
     The change of a step is the median of its latest third of runs minus the median of
     its earliest third (by `x`): a step that got slower or faster shows, a step that is
-    merely slow or noisy does not. Steps with one run change by 0.
+    merely slow or noisy does not. Steps with one run change by 0. With up to
+    ``len(PALETTE)`` steps every step is coloured; with more, at most `limit`, and only
+    those whose change is at least a tenth of the largest.
     """
     changes = []
     for key, part in data.sort_values(x, kind="stable").groupby("step_key", sort=False):
@@ -42,8 +44,11 @@ def trend_highlights(data: pd.DataFrame, x: str, *, limit: int = HIGHLIGHTS) -> 
         third = max(len(durations) // 3, 1)
         change = float(pd.Series(durations[-third:]).median() - pd.Series(durations[:third]).median())
         changes.append((str(key), change, float(pd.Series(durations).median())))
-    keep = len(changes) if len(changes) <= len(PALETTE) else limit
-    ranked = sorted(changes, key=lambda c: (-abs(c[1]), -c[2], c[0]))[:keep]
+    ranked = sorted(changes, key=lambda c: (-abs(c[1]), -c[2], c[0]))
+    if len(ranked) > len(PALETTE):
+        # Among many steps, colour only real movers: noise drawn in colour would read as news.
+        largest = abs(ranked[0][1])
+        ranked = [c for c in ranked[:limit] if abs(c[1]) >= 0.1 * largest and c[1] != 0] or ranked[:1]
     return [Highlight(key, change, PALETTE[i]) for i, (key, change, _) in enumerate(ranked)]
 
 
@@ -100,7 +105,7 @@ def _date_axis(ax) -> None:
     formatter = mdates.ConciseDateFormatter(locator, tz="UTC")
     # The default writes a seconds tick as "30" next to "13:14": always give the clock time.
     formatter.formats = ["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%H:%M:%S"]
-    formatter.zero_formats = ["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M:%S"]
+    formatter.zero_formats = ["", "%Y", "%b %d", "%b %d", "%H:%M", "%H:%M:%S"]
     formatter.offset_formats = ["", "%Y", "%Y %b", "%Y %b %d", "%Y %b %d", "%Y %b %d"]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(formatter)
