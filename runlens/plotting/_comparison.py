@@ -16,6 +16,9 @@ def plot_step_comparison(comparison: pd.DataFrame, ax=None, *, labels: tuple[str
                          title: str | None = None):
     """Paired bars per step: run A light, run B dark, ``B − A`` written at the right.
 
+    Red when B was slower, green when faster; a step missing from one run has no bar
+    there and no delta.
+
     Parameters
     ----------
     comparison : pandas.DataFrame
@@ -25,6 +28,7 @@ def plot_step_comparison(comparison: pd.DataFrame, ax=None, *, labels: tuple[str
     labels : (str, str)
         The legend's names of run A and run B.
     title : str, optional
+        Defaults to ``"Step durations: A vs B (delta = B − A)"`` with the labels.
 
     Returns
     -------
@@ -50,14 +54,15 @@ def plot_step_comparison(comparison: pd.DataFrame, ax=None, *, labels: tuple[str
     ax.barh(y + 0.2, b, height=0.38, color=COLORS["IN_PROGRESS"], label=labels[1], gid="duration_b")
     for row, (delta, right) in enumerate(zip(comparison["delta"], np.maximum(a, b), strict=True)):
         if pd.notna(delta):
+            color = COLORS["FAILURE"] if delta > 0 else COLORS["SUCCESS"] if delta < 0 else COLORS["muted"]
             ax.annotate(("+" if delta > 0 else "") + duration_text(delta), (right, row), xytext=(4, 0),
-                        textcoords="offset points", va="center", fontsize=size - 1,
-                        color=COLORS["FAILURE"] if delta > 0 else COLORS["SUCCESS"], gid="delta")
+                        textcoords="offset points", va="center", fontsize=size - 1, color=color, gid="delta")
     ax.set_yticks(y, labels=text_values(comparison["step_key"]), fontsize=size)
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlim(0, max(float(np.max(np.concatenate([a, b, [0.0]]))) * 1.25, 1e-3))
     ax.set_xlabel("duration (seconds)", fontsize=size)
-    ax.set_title(title or f"Step durations: {labels[0]} vs {labels[1]} (delta = B − A)", loc="left",
+    first, second = labels
+    ax.set_title(title or f"Step durations: {first} vs {second} (delta = {second} − {first})", loc="left",
                  fontsize=size + 1)
     ax.legend(loc="lower right", fontsize=size - 1, frameon=False)
     ax.tick_params(axis="y", length=0)

@@ -183,8 +183,8 @@ def _clock(steps: pd.DataFrame, events: pd.DataFrame | None, run_id: str | None,
         run_end = ends[-1] if ends else None
         now = events["timestamp"].max() if len(events) else None
     else:  # a steps frame: step_durations left the run's times in attrs (pd.concat drops them)
-        start, run_end, now = (steps.attrs.get(key, {}).get(run_id) for key in ("run_start", "run_end",
-                                                                                  "run_last_event"))
+        times = {key: steps.attrs.get(key, {}).get(run_id) for key in ("run_start", "run_end", "run_last_event")}
+        start, run_end, now = times["run_start"], times["run_end"], times["run_last_event"]
     known = _step_times(steps)
     if _known(start):
         origin, label = pd.Timestamp(start), "seconds since run start"
@@ -320,8 +320,10 @@ def timeline_layout(events_or_steps: Any) -> TimelineLayout:
         layout.run_end = clock.sec(clock.run_end) if clock.run_end is not None else None
     if layout.rows:
         _add_steps(layout, steps, clock)
+    elif events is not None:
+        layout.state = _run_state(run_events, events.attrs.get("status"))
     else:
-        layout.state = _run_state(run_events, events_or_steps.attrs.get("status"))
+        layout.state = "no steps"  # a steps frame does not say whether the run is queued or never ran
     return layout
 
 

@@ -410,6 +410,8 @@ def test_a_queued_run_says_so_over_a_sane_axis():
     assert ax.get_xlabel() == "seconds since the run was enqueued"
     assert [t.get_text() for t in ax.texts if t.get_gid() == "no_steps"] == ["no steps yet"]
     assert ax.get_yticks().size == 0
+    assert timeline_layout(step_durations(frame)).state == "no steps"  # no events: cannot say it is queued
+    assert plot_timeline(frame, absolute=True).get_xlabel() == "time (UTC)"
 
 
 def test_a_run_that_never_launched_is_not_started():
