@@ -52,3 +52,12 @@ def utc_naive(series: pd.Series):
     """Times as naive UTC ``datetime64`` values, which matplotlib's date axis reads."""
     times = pd.to_datetime(series, utc=True)
     return times.dt.tz_localize(None).to_numpy()
+
+
+def say_empty(ax, text: str) -> None:
+    """An axes with nothing to draw: the reason in its middle, no ticks, no singular limits."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color=COLORS["muted"], gid="no_data")

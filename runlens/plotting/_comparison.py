@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..errors import InvalidArgument
 from ..text import duration_text
-from ._common import COLORS, new_axes, style, text_values, tick_size
+from ._common import COLORS, new_axes, say_empty, style, text_values, tick_size
 
 _COLUMNS = ("step_key", "duration_a", "duration_b", "delta")
 
@@ -57,9 +57,12 @@ def plot_step_comparison(comparison: pd.DataFrame, ax=None, *, labels: tuple[str
             color = COLORS["FAILURE"] if delta > 0 else COLORS["SUCCESS"] if delta < 0 else COLORS["muted"]
             ax.annotate(("+" if delta > 0 else "") + duration_text(delta), (right, row), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=size - 1, color=color, gid="delta")
-    ax.set_yticks(y, labels=text_values(comparison["step_key"]), fontsize=size)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlim(0, max(float(np.max(np.concatenate([a, b, [0.0]]))) * 1.25, 1e-3))
+    if n:
+        ax.set_yticks(y, labels=text_values(comparison["step_key"]), fontsize=size)
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlim(0, max(float(np.max(np.concatenate([a, b, [0.0]]))) * 1.25, 1e-3))
+    else:
+        say_empty(ax, "neither run has steps")
     ax.set_xlabel("duration (seconds)", fontsize=size)
     first, second = labels
     ax.set_title(title or f"Step durations: {first} vs {second} (delta = {second} − {first})", loc="left",

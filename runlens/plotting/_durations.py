@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..errors import InvalidArgument
 from ..text import duration_text
-from ._common import COLORS, new_axes, style, text_values, tick_size
+from ._common import COLORS, new_axes, say_empty, style, text_values, tick_size
 
 KINDS = ("auto", "bar", "box", "strip", "trend")
 
@@ -81,6 +81,8 @@ def _bars(steps: pd.DataFrame, ax, title: str | None):
     if ax is None:
         ax = new_axes(n, width=9.0)
     size = tick_size(n)
+    if not n:
+        say_empty(ax, "no step has a duration yet")
     values = timed["s"].to_numpy()
     colors = [COLORS.get(s, COLORS["SUCCESS"]) for s in timed["status"]]
     container = ax.barh(range(n), values, color=colors, height=0.66, zorder=3)
@@ -90,9 +92,10 @@ def _bars(steps: pd.DataFrame, ax, title: str | None):
     for y, v in enumerate(values):
         ax.annotate(duration_text(v), (v + 0.01 * top, y), va="center", fontsize=size - 1, color=COLORS["text"],
                     annotation_clip=False)
-    ax.set_yticks(range(n), labels=list(timed["step"]), fontsize=size)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlim(0, top * 1.15 if top > 0 else 1)
+    if n:
+        ax.set_yticks(range(n), labels=list(timed["step"]), fontsize=size)
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlim(0, top * 1.15 if top > 0 else 1)
     ax.set_xlabel("duration (seconds)", fontsize=size)
     if title is None:
         run_id = steps["run_id"].dropna().astype(str)
@@ -133,9 +136,12 @@ def _distributions(steps: pd.DataFrame, ax, title: str | None, *, points_only: b
         colors = [COLORS.get(s, COLORS["SUCCESS"]) for s in part["status"]]
         ax.scatter(part["s"], y + rng.uniform(-0.18, 0.18, len(part)), s=12, c=colors, alpha=0.8, linewidths=0,
                    zorder=4, gid="run_point")
-    ax.set_yticks(range(n), labels=keys, fontsize=size)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlim(left=0)
+    if n:
+        ax.set_yticks(range(n), labels=keys, fontsize=size)
+        ax.set_ylim(n - 0.5, -0.5)
+        ax.set_xlim(left=0)
+    else:
+        say_empty(ax, "no step has a duration yet")
     ax.set_xlabel("duration (seconds)", fontsize=size)
     n_runs = steps["run_id"].nunique()
     ax.set_title(title or f"Step durations across {n_runs} run{'s' if n_runs != 1 else ''}", loc="left",

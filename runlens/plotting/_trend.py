@@ -12,7 +12,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..text import duration_text
-from ._common import new_axes, style, utc_naive
+from ._common import new_axes, say_empty, style, utc_naive
 
 #: Tableau 10 without its grey: distinct for a reader, the others are drawn grey.
 PALETTE = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7")
@@ -67,8 +67,11 @@ def plot_trend(trend: pd.DataFrame, ax, title: str | None):
         look = (dict(color=h.color, linewidth=1.4, zorder=3, marker=None if many_runs else "o", markersize=3.5)
                 if h else dict(color=OTHERS, linewidth=0.7, zorder=2))
         ax.plot(utc_naive(part[x]), part["duration"].to_numpy(), label=str(key), gid="trend", **look)
-    _date_axis(ax)
-    ax.set_ylim(bottom=0)
+    if data.empty:
+        say_empty(ax, "no step has a duration yet")
+    else:
+        _date_axis(ax)
+        ax.set_ylim(bottom=0)
     ax.set_ylabel("duration (seconds)")
     ax.set_xlabel("run created (UTC)" if use_created else "run start (UTC)")
     n_steps = data["step_key"].nunique()

@@ -516,3 +516,18 @@ def test_step_comparison_draws_on_the_axes_given():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["old", "new"]
     with pytest.raises(InvalidArgument, match="compare_step_durations frame"):
         plot_step_comparison(step_durations(a))
+
+
+@pytest.mark.filterwarnings("error")  # notebook 02 met "singular ylims" warnings on an empty run
+@pytest.mark.parametrize("draw", [
+    lambda q: plot_step_durations(step_durations(q)),
+    lambda q: plot_step_durations(q, kind="box"),
+    lambda q: plot_step_durations(q, kind="trend"),
+    lambda q: plot_step_comparison(compare_step_durations(q, q)),
+    lambda q: plot_timeline(q),
+    lambda q: plot_timeline(empty_events_frame()),
+], ids=["bar", "box", "trend", "comparison", "timeline", "timeline-no-events"])
+def test_a_run_without_steps_draws_without_warnings_and_says_why(draw):
+    ax = draw(RunBuilder("q").event(0, "RUN_ENQUEUED").frame())
+    said = [t.get_text() for t in ax.texts if t.get_gid() in ("no_data", "no_steps")]
+    assert len(said) == 1 and said[0].startswith(("no step", "neither run", "no steps"))
