@@ -192,8 +192,8 @@ def _clock(steps: pd.DataFrame, events: pd.DataFrame | None, run_id: str | None,
         origin, label = min(known), "seconds since the first step event"
     elif run_events:
         origin, label = run_events[0][1], f"seconds since the run was {run_events[0][0]}"
-    else:
-        origin, label = None, ""
+    else:  # nothing timed: no axis to speak of (rows, if any, are drawn at 0)
+        origin, label = (pd.Timestamp(0, tz="UTC") if len(steps) else None), ""
     if not _known(now):
         now = max(known) if known else origin
     return _Clock(origin, label, now, pd.Timestamp(run_end) if _known(run_end) else None)

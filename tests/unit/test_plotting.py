@@ -531,3 +531,11 @@ def test_a_run_without_steps_draws_without_warnings_and_says_why(draw):
     ax = draw(RunBuilder("q").event(0, "RUN_ENQUEUED").frame())
     said = [t.get_text() for t in ax.texts if t.get_gid() in ("no_data", "no_steps")]
     assert len(said) == 1 and said[0].startswith(("no step", "neither run", "no steps"))
+
+
+def test_steps_with_no_time_at_all_still_draw():
+    stats = step_stats_frame([("r", {"stepKey": "a", "status": "SKIPPED", "startTime": None, "endTime": None,
+                                     "attempts": [], "markers": []})])
+    layout = timeline_layout(stats)
+    assert layout.rows == ["a"] and [(m.kind, m.x) for m in layout.marks] == [("skipped", 0.0)]
+    assert plot_timeline(stats).get_yticklabels()[0].get_text() == "a"
