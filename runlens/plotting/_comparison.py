@@ -43,6 +43,8 @@ def plot_step_comparison(comparison: pd.DataFrame, ax=None, *, labels: tuple[str
     if missing:
         raise InvalidArgument("plot_step_comparison() expects a compare_step_durations frame; "
                               f"got one without the column(s) {', '.join(missing)}.")
+    if isinstance(labels, str) or len(labels) != 2:
+        raise InvalidArgument(f"labels must name the two runs, e.g. ('old', 'new'); got {labels!r}")
     n = len(comparison)
     if ax is None:
         ax = new_axes(n, width=9.0, row=0.3, extra=1.2)

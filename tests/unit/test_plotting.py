@@ -516,6 +516,8 @@ def test_step_comparison_draws_on_the_axes_given():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["old", "new"]
     with pytest.raises(InvalidArgument, match="compare_step_durations frame"):
         plot_step_comparison(step_durations(a))
+    with pytest.raises(InvalidArgument, match="labels must name the two runs"):
+        plot_step_comparison(comparison, labels="AB")
 
 
 @pytest.mark.filterwarnings("error")  # notebook 02 met "singular ylims" warnings on an empty run
