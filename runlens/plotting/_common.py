@@ -61,3 +61,17 @@ def say_empty(ax, text: str) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color=COLORS["muted"], gid="no_data")
+
+
+def date_axis(ax) -> None:
+    """Dates a person reads at a glance: ``Nov 26``, ``13:00``, ``13:14:30``, the date as offset."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(tz="UTC", minticks=3, maxticks=8)
+    formatter = mdates.ConciseDateFormatter(locator, tz="UTC")
+    # The default writes a seconds tick as "30" next to "13:14": always give the clock time.
+    formatter.formats = ["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%H:%M:%S"]
+    formatter.zero_formats = ["", "%Y", "%b %d", "%b %d", "%H:%M", "%H:%M:%S"]
+    formatter.offset_formats = ["", "%Y", "%Y %b", "%Y %b %d", "%Y %b %d", "%Y %b %d"]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(formatter)

@@ -102,7 +102,7 @@ def _bars(steps: pd.DataFrame, ax, title: str | None):
         title = f"Step durations · run {run_id.iloc[0][:8]}" if len(run_id) else "Step durations"
         left_out = len(steps) - n
         if left_out:
-            title += f" ({left_out} skipped or running not shown)"
+            title += f" ({left_out} without a duration not shown: skipped, running or canceled)"
     ax.set_title(title, loc="left", fontsize=size + 2)
     ax.tick_params(axis="y", length=0)
     style(ax)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._common import COLORS, new_axes, style, tick_size
+from ._common import COLORS, date_axis, new_axes, style, tick_size
 from ._layout import TimelineLayout, timeline_layout, timeline_title
 
 _BAR_STYLES = {
@@ -181,11 +181,7 @@ def _x_axis(ax, layout: TimelineLayout, scale: _Scale, size: float) -> None:
     ax.tick_params(axis="x", labelsize=size)
     style(ax)
     if scale.absolute:
-        import matplotlib.dates as mdates
-
-        locator = mdates.AutoDateLocator(tz="UTC")
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz="UTC"))
+        date_axis(ax)
         ax.set_xlabel("time (UTC)", fontsize=size)
     else:
         ax.set_xlabel(layout.x_label, fontsize=size)

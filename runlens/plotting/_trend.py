@@ -12,7 +12,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..text import duration_text
-from ._common import new_axes, say_empty, style, utc_naive
+from ._common import date_axis, new_axes, say_empty, style, utc_naive
 
 #: Tableau 10 without its grey: distinct for a reader, the others are drawn grey.
 PALETTE = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7")
@@ -70,7 +70,7 @@ def plot_trend(trend: pd.DataFrame, ax, title: str | None):
     if data.empty:
         say_empty(ax, "no step has a duration yet")
     else:
-        _date_axis(ax)
+        date_axis(ax)
         ax.set_ylim(bottom=0)
     ax.set_ylabel("duration (seconds)")
     ax.set_xlabel("run created (UTC)" if use_created else "run start (UTC)")
@@ -98,17 +98,3 @@ def _legend(ax, highlights: list[Highlight], others: int) -> None:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False,
                   borderaxespad=0.0, title="change, first → last third", title_fontsize=8,
                   alignment="left")
-
-
-def _date_axis(ax) -> None:
-    """Dates a person reads at a glance: ``Nov 26``, ``13:00``, ``13:14:30``, the date as offset."""
-    import matplotlib.dates as mdates
-
-    locator = mdates.AutoDateLocator(tz="UTC", minticks=3, maxticks=8)
-    formatter = mdates.ConciseDateFormatter(locator, tz="UTC")
-    # The default writes a seconds tick as "30" next to "13:14": always give the clock time.
-    formatter.formats = ["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%H:%M:%S"]
-    formatter.zero_formats = ["", "%Y", "%b %d", "%b %d", "%H:%M", "%H:%M:%S"]
-    formatter.offset_formats = ["", "%Y", "%Y %b", "%Y %b %d", "%Y %b %d", "%Y %b %d"]
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(formatter)

@@ -141,6 +141,9 @@ def test_absolute_mode_uses_utc_dates():
     assert first.get_x() == pytest.approx(mdates.date2num(start.tz_localize(None).to_pydatetime()), abs=1e-3 / 86400)
     assert first.get_width() * 86400 == pytest.approx(1.05, abs=1e-3)
     assert ax.get_xlabel() == "time (UTC)"
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(text.count(":") == 2 for text in labels), labels  # 20:26:31, never a bare "31"
 
 
 def test_a_steps_frame_draws_the_same_chart_as_the_events():
@@ -222,7 +225,7 @@ def test_durations_of_one_run_are_sorted_bars():
         timed["duration"].dt.total_seconds().tolist(), abs=1e-3)
     assert [t.get_text() for t in ax.get_yticklabels()] == timed["step_key"].astype(str).tolist()
     assert "seconds" in ax.get_xlabel()
-    assert "2 skipped or running not shown" in ax.get_title(loc="left")
+    assert "2 without a duration not shown" in ax.get_title(loc="left")
 
 
 def _three_runs() -> pd.DataFrame:
