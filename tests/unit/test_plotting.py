@@ -449,6 +449,14 @@ def test_plots_accept_plain_pd_concat_of_several_runs():
     assert from_steps.rows == ["a", "b", "c", "e", "d"]  # attrs gone: the first step event is x = 0
 
 
+def test_one_run_glued_by_pd_concat_draws_each_step_once():
+    steps = step_durations(etl_run().frame())
+    glued = pd.concat([steps.iloc[:4], steps.iloc[4:].reset_index(drop=True)])  # index 0..3 twice
+    ax = plot_timeline(glued)  # was 16 rows and 14 bars: every step twice
+    assert len(ax.get_yticklabels()) == 8 and len(patches(ax, "attempt")) == 7
+    assert len(patches(plot_step_durations(glued), "duration")) == 6
+
+
 # --------------------------------------------------------------------------- #12 defect 9: the trend chart
 
 
