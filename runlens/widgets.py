@@ -583,35 +583,6 @@ def timeline(
     return Timeline(events, run_id=run_id, client=client, max_rows=max_rows, status=status)
 
 
-# --------------------------------------------------------------------------- compare
-
-
-def _plot_comparison(comparison: pd.DataFrame, labels: tuple[str, str]) -> Figure:
-    import numpy as np
-
-    n = len(comparison)
-    fig = _new_figure(9.0, min(max(2.4, 1.2 + 0.3 * n), 30.0))
-    ax = fig.subplots()
-    y = np.arange(n)
-    a = comparison["duration_a"].fillna(0).to_numpy()
-    b = comparison["duration_b"].fillna(0).to_numpy()
-    ax.barh(y - 0.2, a, height=0.38, color="#A0CBE8", label=labels[0], gid="duration_a")
-    ax.barh(y + 0.2, b, height=0.38, color="#4E79A7", label=labels[1], gid="duration_b")
-    for yi, (d, right) in enumerate(zip(comparison["delta"], np.maximum(a, b))):
-        if pd.notna(d):
-            ax.annotate(f"{d:+.2f} s", (right, yi), xytext=(4, 0), textcoords="offset points", va="center",
-                        fontsize=8, color="#E15759" if d > 0 else "#59A14F")
-    ax.set_yticks(y, labels=list(comparison["step_key"]), fontsize=9)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlim(0, max(float(np.max(np.concatenate([a, b, [0.0]]))) * 1.25, 1e-3))
-    ax.set_xlabel("duration (seconds)")
-    ax.set_title("Step durations: A vs B (delta = B − A)", loc="left", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
-    for spine in ("top", "right"):
-        ax.spines[spine].set_visible(False)
-    return fig
-
-
 # --------------------------------------------------------------------------- browser
 
 
@@ -818,7 +789,11 @@ class RunsBrowser(widgets.VBox):
                                           "status_a": "status A", "status_b": "status B"})
             head = f"<div style='font-size:12px'>A = {escape(a)}<br>B = {escape(b)}</div>"
             self.compare_table.value = head + shown.to_html(index=False, border=0, na_rep="")
-            self.figure = _plot_comparison(comparison, (f"A {a[:8]}", f"B {b[:8]}"))
+            from .plotting import plot_step_comparison
+
+            self.figure = _new_figure(9.0, min(max(2.4, 1.2 + 0.3 * len(comparison)), 30.0))
+            plot_step_comparison(comparison, self.figure.subplots(), labels=(f"A {a[:8]}", f"B {b[:8]}"),
+                                 title="Step durations: A vs B (delta = B − A)")
             self.compare_plot.outputs = (_png_output(self.figure, f"comparison of {a} and {b}"),)
 
         self._guard("compare the runs", compare, self.compare_table)
