@@ -44,6 +44,7 @@ _EXPORTS = {
     "compare_step_durations": "steps",
     "plot_timeline": "plotting",
     "plot_step_durations": "plotting",
+    "plot_step_comparison": "plotting",
     "events_frame": "frames",
     "concat_events": "frames",
     "frame_kind": "frames",
@@ -109,6 +110,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .filters import filter_events  # noqa: F401
     from .frames import concat_events, events_frame, frame_kind  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
-    from .plotting import plot_step_durations, plot_timeline  # noqa: F401
+    from .plotting import plot_step_comparison, plot_step_durations, plot_timeline  # noqa: F401
     from .steps import compare_step_durations, duration_trend, run_summary, step_durations  # noqa: F401
     from .transport import MockTransport  # noqa: F401

@@ -102,3 +102,12 @@ def test_python_dash_m_runlens_works():
 def test_console_script_is_declared():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["runlens"] == "runlens.cli:main"
+
+
+def test_every_public_name_is_documented_in_the_readme():
+    import runlens
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in runlens.__all__ if name != "__version__" and f"`{name}" not in readme
+               and f"runlens.{name}" not in readme and f".{name}(" not in readme]
+    assert not missing, f"README does not document: {missing}"
