@@ -40,8 +40,7 @@ def record(out: Path = CASSETTES) -> dict:
         old.unlink()
     recorder = make_vcr("all")
     with DemoDagster(log=lambda m: print(m, file=sys.stderr)) as demo:
-        runs = seed_runs(demo)
-        demo.start_webserver()
+        runs = seed_runs(demo)  # starts the webserver and the daemon
         client = runlens.Client(demo.url, progress=False)
 
         def scenario(name, fn):
