@@ -82,12 +82,12 @@ DEMO_TAG = "runlens/demo"
 #: Value of :data:`DEMO_TAG` that keeps a run in the queue for good (tag limit 0).
 HELD = "held"
 
-#: The keys of :func:`seed_runs`' result, in the order the runs are made.
+#: The keys of :func:`seed_runs`' result.
 SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started")
 
 # The QueuedRunCoordinator queues runs launched through the webserver's GraphQL; the
 # dagster-daemon dequeues them (checking every second instead of every 5 s) and
-# launches them. A limit of 0 for runlens/demo=held keeps such runs QUEUED forever,
+# launches them (in threads: several at once). A limit of 0 for runlens/demo=held keeps such runs QUEUED forever,
 # without holding up the others.
 _DAGSTER_YAML = """\
 storage:
@@ -98,6 +98,7 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     dequeue_interval_seconds: 1
+    dequeue_use_threads: true
     tag_concurrency_limits:
       - key: "{tag}"
         value: "{held}"
@@ -127,6 +128,15 @@ mutation Terminate($runId: String!) {
     ... on Error { message }
   }
 }
+"""
+
+# The webserver and the daemon share one code server, as under ``dagster dev``.
+_WORKSPACE_YAML = """\
+load_from:
+  - grpc_server:
+      host: {host}
+      port: {port}
+      location_name: {location}
 """
 
 _REPOSITORIES_QUERY = """
@@ -258,6 +268,7 @@ class DemoDagster:
         self._background: dict[str, _Process] = {}
         self._webserver: _Process | None = None
         self._daemon: _Process | None = None
+        self._code_server: _Process | None = None
         self._selector: dict[str, str] | None = None
         self._atexit_registered = False
         self._lock = threading.Lock()
@@ -313,6 +324,7 @@ class DemoDagster:
         _wait_gone(killed, timeout=5.0)
         self._webserver = None
         self._daemon = None
+        self._code_server = None
         atexit.unregister(self.stop)
         self._atexit_registered = False
         removed = ""
@@ -647,8 +659,9 @@ class DemoDagster:
     def start_webserver(self, timeout: float = 60.0) -> str:
         """Start ``dagster-webserver`` on the demo definitions and wait until it answers.
 
-        Ready means ``GET /server_info`` answers 200, which Dagster does only once
-        its code location has loaded.
+        Starts the code server first if it is not running (:meth:`start`). Ready means
+        ``GET /server_info`` answers 200, which Dagster does only once its code
+        location has loaded.
 
         Parameters
         ----------
@@ -668,20 +681,121 @@ class DemoDagster:
             If the webserver is already running, the port is taken, or the server
             exits or does not answer within `timeout` (with the tail of its output).
         """
+        proc = self._spawn_webserver(timeout)
+        self._wait_webserver(proc, time.monotonic() + timeout, timeout)
+        return self.base_url
+
+    def start_daemon(self, timeout: float = 60.0) -> None:
+        """Start ``dagster-daemon`` and wait until its run queue is working.
+
+        The daemon dequeues the runs :meth:`launch` queues and launches them (it also
+        runs Dagster's scheduler and sensor loops, idle here). Ready means its
+        ``QUEUED_RUN_COORDINATOR`` heartbeat is stored. Starts the code server first
+        if it is not running (:meth:`start` starts everything).
+
+        Raises
+        ------
+        RuntimeError
+            If the daemon is already running, or exits or is not ready within
+            `timeout` (with the tail of its output).
+        """
+        if self._daemon is not None and self._daemon.alive():
+            raise RuntimeError("the dagster-daemon is already running")
+        started = time.monotonic()
+        proc = self._spawn_daemon(timeout)
+        deadline = started + timeout
+        while (code := proc.popen.poll()) is None and not self._daemon_heartbeat():
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"dagster-daemon was not ready within {timeout:.0f} s:\n{proc.tail()}")
+            time.sleep(_POLL_SECONDS)
+        if code is not None:
+            raise RuntimeError(f"dagster-daemon exited with code {code}:\n{proc.tail()}")
+        self._log(f"daemon ready ({time.monotonic() - started:.1f} s)")
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Start what is not running of the code server, the webserver and the daemon.
+
+        This is the queued path :meth:`launch` needs, laid out as ``dagster dev`` lays
+        it out: one gRPC code server loads the definitions, and the webserver and the
+        daemon both use it. The code server creates the sqlite storage before it
+        listens; the webserver and the daemon then start together (had two of them
+        created the storage at once, they could race on its tables). The daemon is
+        not waited for: runs launched meanwhile wait in the queue.
+
+        Parameters
+        ----------
+        timeout : float, default 60.0
+            Seconds to wait for the code server, then for the webserver.
+
+        Returns
+        -------
+        str
+            The base URL, as :attr:`base_url`.
+        """
+        web_running = self._webserver is not None and self._webserver.alive()
+        daemon_running = self._daemon is not None and self._daemon.alive()
+        if not web_running:
+            self._check_webserver_port()  # before starting anything
+        self._spawn_code_server(timeout)
+        # Should the code server not have created the storage, the webserver creates it first.
+        if not daemon_running and self._storage_ready():
+            self._spawn_daemon(timeout)
+            daemon_running = True
+        if not web_running:
+            self.start_webserver(timeout)
+        if not daemon_running:
+            self._spawn_daemon(timeout)
+        return self.base_url
+
+    def _spawn_code_server(self, timeout: float) -> None:
+        """Start the gRPC code server, unless it runs, and wait until it listens."""
+        if self._code_server is not None and self._code_server.alive():
+            return
+        _require("dagster")
+        home = self.create_home() if self._home is None else self._home
+        started = time.monotonic()
+        port = _free_port(self._host)
+        command = [sys.executable, "-m", "dagster", "api", "grpc", "-m", DEFINITIONS_MODULE, "-h", self._host,
+                   "-p", str(port), "--location-name", DEFINITIONS_MODULE]
+        proc = self._spawn(command, "code-server")
+        self._code_server = proc
+        deadline = started + timeout
+        # The server listens once it has loaded the definitions.
+        while (code := proc.popen.poll()) is None and not _listens(self._host, port):
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the dagster code server did not listen within {timeout:.0f} s:\n{proc.tail()}")
+            time.sleep(_POLL_SECONDS)
+        if code is not None:
+            raise RuntimeError(f"the dagster code server exited with code {code}:\n{proc.tail()}")
+        (home / "workspace.yaml").write_text(_WORKSPACE_YAML.format(
+            host=json.dumps(self._host), port=port, location=json.dumps(DEFINITIONS_MODULE)))
+        self._log(f"code server ready on port {port} ({time.monotonic() - started:.1f} s)")
+
+    def _check_webserver_port(self) -> None:
         _require("dagster_webserver")
         if self._webserver is not None and self._webserver.alive():
             raise RuntimeError(f"the webserver is already running at {self.base_url}")
         if self._home is None:
             self.create_home()
-        started = time.monotonic()
         if self._port is None:
             self._port = _free_port(self._host)
         elif not _port_free(self._host, self._port):
             raise RuntimeError(f"port {self._port} on {self._host} is already in use; pass another port or None")
-        command = [sys.executable, "-m", "dagster_webserver", "-h", self._host, "-p", str(self._port)]
-        proc = self._spawn(command + ["-m", DEFINITIONS_MODULE], "webserver")
+
+    def _spawn_webserver(self, timeout: float) -> _Process:
+        self._check_webserver_port()
+        self._spawn_code_server(timeout)
+        assert self._home is not None
+        command = [sys.executable, "-m", "dagster_webserver", "-h", self._host, "-p", str(self._port),
+                   "-w", str(self._home / "workspace.yaml")]
+        proc = self._spawn(command, "webserver")
         self._webserver = proc
-        deadline = started + timeout
+        return proc
+
+    def _wait_webserver(self, proc: _Process, deadline: float, timeout: float) -> None:
+        started = proc.started
         # Check the process before the URL: if it died (port grabbed in between),
         # whatever else answers on that port is not our server.
         while (code := proc.popen.poll()) is None and not _answers(f"{self.base_url}/server_info"):
@@ -694,64 +808,12 @@ class DemoDagster:
                 f"dagster-webserver exited with code {code} before serving {self.base_url}:\n{proc.tail()}"
             )
         self._log(f"webserver ready at {self.url} ({time.monotonic() - started:.1f} s)")
-        return self.base_url
 
-    def start(self, timeout: float = 60.0) -> str:
-        """Start the webserver, then the daemon, unless they are running: the queued path.
-
-        The daemon is started once the webserver has created the sqlite storage (two
-        processes creating it at once could race on its tables), and not waited for:
-        runs launched meanwhile wait in the queue until it dequeues them.
-
-        Parameters
-        ----------
-        timeout : float, default 60.0
-            Seconds to wait for the webserver.
-
-        Returns
-        -------
-        str
-            The base URL, as :attr:`base_url`.
-        """
-        if self._webserver is None or not self._webserver.alive():
-            self.start_webserver(timeout=timeout)
-        if self._daemon is None or not self._daemon.alive():
-            self._spawn_daemon()
-        return self.base_url
-
-    def start_daemon(self, timeout: float = 60.0) -> None:
-        """Start ``dagster-daemon`` and wait until its run queue is working.
-
-        The daemon dequeues the runs :meth:`launch` queues and launches them (it also
-        runs Dagster's scheduler and sensor loops, idle here). Ready means its
-        ``QUEUED_RUN_COORDINATOR`` heartbeat is stored. Start the webserver first, or
-        use :meth:`start`, which does both.
-
-        Raises
-        ------
-        RuntimeError
-            If the daemon is already running, or exits or is not ready within
-            `timeout` (with the tail of its output).
-        """
-        if self._daemon is not None and self._daemon.alive():
-            raise RuntimeError("the dagster-daemon is already running")
-        started = time.monotonic()
-        proc = self._spawn_daemon()
-        deadline = started + timeout
-        while (code := proc.popen.poll()) is None and not self._daemon_heartbeat():
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"dagster-daemon was not ready within {timeout:.0f} s:\n{proc.tail()}")
-            time.sleep(_POLL_SECONDS)
-        if code is not None:
-            raise RuntimeError(f"dagster-daemon exited with code {code}:\n{proc.tail()}")
-        self._log(f"daemon ready ({time.monotonic() - started:.1f} s)")
-
-    def _spawn_daemon(self) -> _Process:
-        _require("dagster")
-        if self._home is None:
-            self.create_home()
-        proc = self._spawn([sys.executable, "-m", "dagster._daemon", "run", "-m", DEFINITIONS_MODULE], "daemon")
+    def _spawn_daemon(self, timeout: float) -> _Process:
+        self._spawn_code_server(timeout)
+        assert self._home is not None
+        command = [sys.executable, "-m", "dagster._daemon", "run", "-w", str(self._home / "workspace.yaml")]
+        proc = self._spawn(command, "daemon")
         self._daemon = proc
         self._log("dagster-daemon started")
         return proc
@@ -830,6 +892,10 @@ class DemoDagster:
     def _started_process(self, run_id: str) -> bool:
         return self._has_event(run_id, "ENGINE_EVENT", _PROCESS_STARTED)
 
+    def _storage_ready(self) -> bool:
+        # Dagster stamps the schema version once it has created the tables.
+        return self._query("SELECT 1 FROM alembic_version") is not None
+
     def _daemon_heartbeat(self) -> bool:
         row = self._query("SELECT 1 FROM daemon_heartbeats WHERE daemon_type = 'QUEUED_RUN_COORDINATOR'")
         return row is not None
@@ -865,10 +931,11 @@ class DemoDagster:
 def seed_runs(demo: DemoDagster) -> dict[str, str]:
     """Make the runs of every kind a client meets on a real Dagster; return their ids.
 
-    Starts the webserver and the daemon if needed (:meth:`DemoDagster.start`). Every
-    run but the last goes through the queue (:meth:`DemoDagster.launch`), so it
-    has RUN_ENQUEUED and RUN_STARTING events as on a deployment. The runs overlap;
-    this returns once every run that can end has ended, with all its events stored.
+    Starts the code server, the webserver and the daemon if needed
+    (:meth:`DemoDagster.start`). Every run but the never-launched one goes through
+    the queue (:meth:`DemoDagster.launch`), so it has a RUN_ENQUEUED event, and those
+    that start a RUN_STARTING one, as on a deployment. The runs overlap; this
+    returns once every run that can end has ended, with all its events stored.
 
     Parameters
     ----------
@@ -899,7 +966,7 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
     started = time.monotonic()
     demo.start()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-demo-seed") as pool:
-        # A subprocess importing dagster for seconds: made meanwhile.
+        # A subprocess importing dagster for seconds: made while the others run.
         not_started = pool.submit(demo.create_run, "etl_job", {DEMO_TAG: "never-launched"})
         etl = demo.launch("etl_job")
         failing = demo.launch("failing_job")
@@ -972,6 +1039,14 @@ def _wait_gone(processes: list[_Process], timeout: float) -> list[_Process]:
         time.sleep(_POLL_SECONDS)
         alive = [p for p in alive if p.alive()]
     return alive
+
+
+def _listens(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def _answers(url: str) -> bool:
