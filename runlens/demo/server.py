@@ -65,6 +65,7 @@ __all__ = [
     "RUN_TOKEN_TAG",
     "SEED_KEYS",
     "TERMINAL_STATUSES",
+    "TEST_TAG",
     "DemoDagster",
     "DemoNotInstalled",
     "seed_runs",
@@ -82,13 +83,18 @@ DEMO_TAG = "runlens/demo"
 #: Value of :data:`DEMO_TAG` that keeps a run in the queue for good (tag limit 0).
 HELD = "held"
 
+#: Tag of runs that tests make by hand (e.g. a QUEUED run written straight to storage):
+#: the queue never releases them either, so they stay as the test made them.
+TEST_TAG = "runlens/test"
+
 #: The keys of :func:`seed_runs`' result.
 SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started")
 
 # The QueuedRunCoordinator queues runs launched through the webserver's GraphQL; the
 # dagster-daemon dequeues them (checking every second instead of every 5 s) and
-# launches them (in threads: several at once). A limit of 0 for runlens/demo=held keeps such runs QUEUED forever,
-# without holding up the others.
+# launches them (in threads: several at once). A limit of 0 keeps runs tagged
+# runlens/demo=held, and runs tests tag runlens/test, QUEUED for good without holding
+# up the others.
 _DAGSTER_YAML = """\
 storage:
   sqlite:
@@ -102,6 +108,8 @@ run_coordinator:
     tag_concurrency_limits:
       - key: "{tag}"
         value: "{held}"
+        limit: 0
+      - key: "{test_tag}"
         limit: 0
 telemetry:
   enabled: false
@@ -296,7 +304,8 @@ class DemoDagster:
             self._home.mkdir(parents=True, exist_ok=True)
             config = self._home / "dagster.yaml"
             if not config.exists():
-                config.write_text(_DAGSTER_YAML.format(home=json.dumps(str(self._home)), tag=DEMO_TAG, held=HELD))
+                config.write_text(_DAGSTER_YAML.format(home=json.dumps(str(self._home)), tag=DEMO_TAG, held=HELD,
+                                                      test_tag=TEST_TAG))
             (self._home / "runlens-logs").mkdir(exist_ok=True)
         self._log(f"DAGSTER_HOME ready at {self._home}")
         return self._home
