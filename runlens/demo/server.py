@@ -229,7 +229,8 @@ class DemoDagster:
     home : str or os.PathLike, optional
         Directory to use as ``DAGSTER_HOME``. Created if missing; a ``dagster.yaml``
         is written into it unless one exists (an existing one must keep the default
-        sqlite storage under the home, where run ids are looked up). A given home is
+        sqlite storage under the home, where run ids are looked up, and, for
+        :meth:`launch` to queue runs, a ``QueuedRunCoordinator``). A given home is
         never deleted. By default a temporary directory is created, and removed by
         :meth:`stop` unless `keep_home` is true.
     port : int, optional
