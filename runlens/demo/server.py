@@ -222,7 +222,12 @@ class _Process:
 
 
 class DemoDagster:
-    """A throwaway local Dagster: a ``DAGSTER_HOME``, runs, and optionally a webserver.
+    """A throwaway local Dagster: a ``DAGSTER_HOME``, runs, and the processes that serve them.
+
+    :meth:`start` starts what a deployment runs: a gRPC code server, ``dagster-webserver``
+    and ``dagster-daemon``. :meth:`launch` queues a run through the webserver's GraphQL
+    (the daemon launches it), :meth:`terminate` cancels one, :meth:`create_run` makes one
+    that is never launched, and :meth:`execute` runs a job directly, bypassing the queue.
 
     Parameters
     ----------
