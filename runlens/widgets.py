@@ -36,6 +36,7 @@ from .errors import RunlensError
 from .filters import filter_events
 from .frames import concat_events, empty_events_frame
 from .steps import compare_step_durations, run_summary, step_durations
+from .text import MISSING, duration_text, iso_utc
 from .vocabulary import LEVELS, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ MESSAGE_CHARS = 400
 # Rendering goes through one lock: matplotlib is not thread-safe in general, and a
 # follow thread redraws while the notebook's main thread may be drawing too.
 _DRAW_LOCK = threading.Lock()
-_NONE = "—"
+_NONE = MISSING
 # The runs browser keeps the events of this many finished runs (oldest fetch dropped first).
 _CACHED_RUNS = 16
 
@@ -88,11 +89,31 @@ def _new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _seconds_text(value: Any) -> str:
-    if value is None or pd.isna(value):
-        return _NONE
-    seconds = pd.Timedelta(value).total_seconds() if not isinstance(value, float) else value
-    return f"{seconds:.3f} s" if abs(seconds) < 60 else f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+# What a run without steps is doing, by status: the status bar and the empty Gantt say it.
+_WAITING = {
+    "QUEUED": "queued: waiting in the run queue, no steps yet",
+    "NOT_STARTED": "not started: created but not launched, no steps yet (it may never start)",
+    "STARTING": "starting: its run worker is starting, no steps yet",
+}
+_RUN_START_TYPES = ("RUN_START", "PIPELINE_START")
+
+
+def _no_steps_note(status: str | None, events: pd.DataFrame) -> str | None:
+    """Why a run has no steps, when its status says: queued, not started, canceled before it started."""
+    if status in _WAITING:
+        return _WAITING[status]
+    if status == "CANCELED" and not events["event_type"].astype(object).isin(_RUN_START_TYPES).any():
+        return "canceled before it started: no steps"
+    return None
+
+
+def _ran(runs: pd.DataFrame) -> pd.Series:
+    """Which listed runs ran: terminal, with a start before their end.
+
+    A run canceled while queued has ``startTime == endTime`` though it never started.
+    """
+    terminal = runs["status"].astype(object).isin(TERMINAL_STATUSES)
+    return terminal & runs["started"].notna() & runs["ended"].notna() & (runs["ended"] > runs["started"])
 
 
 def _table_html(frame: pd.DataFrame, max_rows: int, *, tail: bool = False, what: str = "events") -> str:
@@ -104,7 +125,7 @@ def _table_html(frame: pd.DataFrame, max_rows: int, *, tail: bool = False, what:
     columns = [c for c in TABLE_COLUMNS if c in shown.columns]
     view = shown[columns].copy()
     if "timestamp" in view.columns:
-        view["timestamp"] = view["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S.%f").str.slice(0, 23)
+        view["timestamp"] = view["timestamp"].map(iso_utc)
     if "message" in view.columns:
         message = view["message"].astype(object).fillna("")
         view["message"] = [m if len(m) <= MESSAGE_CHARS else m[:MESSAGE_CHARS] + " …" for m in message]
@@ -307,10 +328,14 @@ class Timeline(widgets.VBox):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the widget has every event of the run (see ``done``).
 
+        A run that is QUEUED or NOT_STARTED may never start (a run held in the queue,
+        one created and never launched): give a timeout, or this blocks until
+        :meth:`stop`. The status bar says when a run is queued or not started.
+
         Returns
         -------
         bool
-            False if ``timeout`` seconds passed first.
+            False if ``timeout`` seconds passed first (the widget keeps following).
         """
         return self.done.wait(timeout)
 
@@ -438,6 +463,9 @@ class Timeline(widgets.VBox):
         if self.status:
             parts.append(escape(self.status))
         parts.append(f"{len(self.events):,} events, {len(self.steps)} steps")
+        note = _no_steps_note(self.status, self.events) if self.steps.empty else None
+        if note:
+            parts.append(f"<i>{escape(note)}</i>")
         if self.error is not None:
             parts.append(f"<span style='color:#E15759'>stopped following: {escape(str(self.error))}</span>")
         elif self.following:
@@ -466,7 +494,7 @@ class Timeline(widgets.VBox):
         row = self.steps[self.steps["step_key"].astype(object) == key]
         if len(row):
             r = row.iloc[0]
-            html.append(f"<div>{escape(str(r['status']))} · duration {_seconds_text(r['duration'])} · "
+            html.append(f"<div>{escape(str(r['status']))} · duration {duration_text(r['duration'])} · "
                         f"{int(r['attempts'])} attempt(s)</div>")
         for e in self.step_errors.itertuples(index=False):
             cause = f"<div><b>cause:</b> {escape(str(e.error_cause))}</div>" if pd.notna(e.error_cause) else ""
@@ -494,7 +522,10 @@ class Timeline(widgets.VBox):
         old = self.figure
         if steps.empty:
             self.figure = None
-            text = "no step has started yet" if self.steps.empty else f"no step matches {self.step.value!r}"
+            if self.steps.empty:
+                text = _no_steps_note(self.status, self.events) or "no step has started yet"
+            else:
+                text = f"no step matches {self.step.value!r}"
             self.plot.outputs = (_text_output(text),)
         else:
             fig = _new_figure(10.0, min(max(2.6, 1.3 + 0.26 * len(steps)), 30.0))
@@ -564,7 +595,7 @@ def timeline(
     >>> w.step.value = "process"                 # ... of the steps matching "process"  # doctest: +SKIP
     >>> w.filtered                               # the matching rows as a frame  # doctest: +SKIP
     >>> live = timeline(run_id, follow=True)     # doctest: +SKIP
-    >>> live.wait(timeout=600); live.events      # doctest: +SKIP
+    >>> live.wait(timeout=60)                    # False if the run has not ended by then  # doctest: +SKIP
     """
     if isinstance(run_id_or_events, pd.DataFrame):
         events = run_id_or_events
@@ -666,7 +697,7 @@ class RunsBrowser(widgets.VBox):
             self.run_select.options = options
             self.run_a.options = [(_NONE, None), *options]
             self.run_b.options = [(_NONE, None), *options]
-            # Defaults: the newest run shown; the latest pair of runs of one job compared.
+            # Defaults: the newest run shown; the latest two runs of one job that ran compared.
             self.run_select.value = selected if selected in ids else (ids[0] if ids else None)
             if a not in ids or b not in ids:
                 b, a = self._default_pair()
@@ -682,15 +713,31 @@ class RunsBrowser(widgets.VBox):
         self._compare()
 
     def _default_pair(self) -> tuple[str | None, str | None]:
-        """``(newer, older)``: the newest run that has an earlier run of its job, and that
-        run; else ``(newest run, None)`` — runs of different jobs share no steps."""
-        ids = self.runs["run_id"].astype(str).tolist()
-        jobs = self.runs["job_name"].astype(object).tolist()
-        for i, job in enumerate(jobs):
-            for j in range(i + 1, len(jobs)):
-                if jobs[j] == job:
-                    return ids[i], ids[j]
-        return (ids[0] if ids else None), None
+        """``(newer, older)``: two runs of one job that ran, to compare their steps.
+
+        The newest run that ran (terminal, started before it ended) with an earlier
+        such run of its job, and that run; SUCCESS and FAILURE runs first, then
+        CANCELED ones (they ran part of their steps). Queued, never-launched, still
+        running and canceled-while-queued runs have no steps to compare. Without such
+        a pair, ``(newest run that ran, None)`` — or the newest run — and nothing is
+        compared.
+        """
+        runs = self.runs
+        if runs.empty:
+            return None, None
+        ids = runs["run_id"].astype(str).tolist()
+        jobs = runs["job_name"].astype(object).tolist()
+        ran = _ran(runs).tolist()
+        completed = (runs["status"].astype(object).isin(("SUCCESS", "FAILURE")) & _ran(runs)).tolist()
+        for eligible in (completed, ran):
+            for i in range(len(ids)):
+                if not eligible[i]:
+                    continue
+                for j in range(i + 1, len(ids)):
+                    if eligible[j] and jobs[j] == jobs[i]:
+                        return ids[i], ids[j]
+        newest_ran = next((run_id for run_id, r in zip(ids, ran) if r), ids[0])
+        return newest_ran, None
 
     def events(self, run_id: str) -> pd.DataFrame:
         """A run's events; those of a finished run are fetched once and cached (the last 16)."""
@@ -800,8 +847,10 @@ class RunsBrowser(widgets.VBox):
 
 
 def _run_label(row: Any) -> str:
-    created = row.created.strftime("%Y-%m-%d %H:%M:%S") if pd.notna(row.created) else "?"
-    duration = f" · {_seconds_text(row.duration)}" if pd.notna(row.duration) else ""
+    created = iso_utc(row.created, timespec="seconds", missing="?")
+    # Only a run that ran has a duration (one canceled while queued has start == end).
+    ran = pd.notna(row.started) and pd.notna(row.ended) and row.ended > row.started
+    duration = f" · {duration_text(row.ended - row.started)}" if ran else ""
     return f"{created} · {row.job_name} · {row.status}{duration} · {str(row.run_id)[:8]}"
 
 
@@ -824,7 +873,9 @@ def runs_browser(client: Client | None = None, job: str | None = None, *, status
     -------
     RunsBrowser
         An ``ipywidgets.VBox``. The newest run is shown. ``B`` is the newest run that
-        has an earlier run of its job, and ``A`` that earlier run.
+        ran (SUCCESS or FAILURE first, then CANCELED after a start) and has an earlier
+        such run of its job, and ``A`` that earlier run: queued, never-launched and
+        canceled-while-queued runs have no steps to compare.
 
     Examples
     --------

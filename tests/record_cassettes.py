@@ -1,10 +1,11 @@
 """Re-record cassettes/ from a live demo Dagster: ``make cassettes``.
 
-Starts the demo Dagster (the same one the live tests use), then runs each scenario
-through runlens's own client with vcrpy recording. Dagster's own numbers for the
-recorded runs (event counts from its event log storage, step stats) go to
-``cassettes/manifest.json`` so replay tests compare against them, not against
-constants typed into a test.
+Starts the demo Dagster (the same one the live tests use, with the runs of
+:func:`runlens.demo.seed_runs`: etl, failing, queued, canceled_queued, canceled_running,
+not_started), then runs each scenario through runlens's own client with vcrpy
+recording. Dagster's own numbers for every seeded run (event counts from its event log
+storage, event types, step stats, status) go to ``cassettes/manifest.json`` so replay
+tests compare against them, not against constants typed into a test.
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ def record(out: Path = CASSETTES) -> dict:
         old.unlink()
     recorder = make_vcr("all")
     with DemoDagster(log=lambda m: print(m, file=sys.stderr)) as demo:
-        runs = seed_runs(demo)
-        demo.start_webserver()
+        runs = seed_runs(demo)  # starts the webserver and the daemon
         client = runlens.Client(demo.url, progress=False)
 
         def scenario(name, fn):
@@ -58,6 +58,11 @@ def record(out: Path = CASSETTES) -> dict:
         scenario("etl_run", lambda: (client.run(runs["etl"]), client.step_stats(runs["etl"])))
         scenario("failing_run", lambda: (client.run(runs["failing"]), client.events(runs["failing"]),
                                          client.step_stats(runs["failing"])))
+        # The runs that never ran to the end, one cassette each (#12): queued for good,
+        # canceled in the queue, canceled while a step ran, never launched.
+        for kind in ("queued", "canceled_queued", "canceled_running", "not_started"):
+            scenario(f"{kind}_run", lambda kind=kind: (client.run(runs[kind]), client.events(runs[kind]),
+                                                       client.step_stats(runs[kind])))
         scenario("run_not_found", lambda: client.run("no-such-run"))
         scenario("events_not_found", lambda: client.events("no-such-run"))
         scenario("invalid_cursor", lambda: list(client.iter_event_pages(runs["etl"], after_cursor="not-a-cursor")))

@@ -1,7 +1,9 @@
 """``runlens demo``: start a local Dagster, run the demo jobs, and show what runlens sees.
 
 Everything shown is fetched over GraphQL by runlens's own :class:`runlens.Client`, from
-the webserver started here; Dagster's Python API is used only to execute the runs.
+the webserver started here. The runs are launched through the same GraphQL (queued, then
+launched by the ``dagster-daemon`` started here); Dagster's Python API is used only to
+create the one run that is never launched.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from pathlib import Path
 
 import click
 
+from ..text import iso_utc
 from .server import DemoDagster, DemoNotInstalled, seed_runs
+
+# The seeded runs without steps, and why (see seed_runs).
+_NO_STEPS = {
+    "queued": "held in the queue for good (tag runlens/demo=held has a concurrency limit of 0)",
+    "canceled_queued": "terminated while it waited in the queue",
+    "not_started": "created and never launched",
+}
 
 
 class _Clock:
@@ -94,20 +104,22 @@ def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: st
     with demo:
         try:
             clock.stage(f"Dagster home {demo.home}")
-            runs = seed_runs(demo)
-            demo.start_webserver()
+            runs = seed_runs(demo)  # starts the webserver and the daemon
         except (RuntimeError, OSError) as exc:
             click.echo(f"Error: {exc}", err=True)
             return 1
-        clock.stage(f"webserver ready at {demo.base_url}")
+        clock.stage(f"webserver and daemon ready at {demo.base_url}; {len(runs)} runs made")
         client = Client(demo.url, progress=False)
         _section("Runs on the local Dagster (client.runs())")
         listing = client.runs()
-        listing = listing.assign(created=listing["created"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        listing = listing.assign(created=listing["created"].map(iso_utc),
                                  seconds=listing["duration"].dt.total_seconds().round(3))
         click.echo(listing[["run_id", "job_name", "status", "created", "seconds"]].to_string(index=False))
-        for run_id in runs.values():
-            show_run(client, run_id, Path(out_dir))
+        _section("Runs that never ran a step")
+        for kind, what in _NO_STEPS.items():
+            click.echo(f"{kind:<16} {runs[kind]}  {client.run_status(runs[kind])}: {what}")
+        for kind in ("etl", "failing", "canceled_running"):
+            show_run(client, runs[kind], Path(out_dir))
         clock.stage("done")
         if serve:
             click.echo()

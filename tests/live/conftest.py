@@ -60,12 +60,16 @@ def _progress(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def demo() -> Iterator[LiveDemo]:
-    """A local Dagster with an ``etl`` and a ``failing`` run and a running webserver."""
+    """A local Dagster holding the runs of :func:`seed_runs`, with its webserver and daemon.
+
+    ``runs`` maps each kind to its run id: ``etl`` (SUCCESS), ``failing`` (FAILURE),
+    ``queued`` (QUEUED for good), ``canceled_queued``, ``canceled_running`` (CANCELED)
+    and ``not_started`` (NOT_STARTED for good).
+    """
     started = time.monotonic()
     dagster = DemoDagster(log=_progress)
     with dagster:
         runs = seed_runs(dagster)
-        dagster.start_webserver()
         _progress(f"[demo fixture] ready in {time.monotonic() - started:.1f} s")
         yield LiveDemo(dagster=dagster, runs=runs)
     leftovers = [pid for pid in dagster.pids() if group_alive(pid)]

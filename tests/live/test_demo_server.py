@@ -90,6 +90,56 @@ def test_seeded_runs_end_in_success_and_failure(demo):
     assert run_status(demo.url, demo.runs["failing"]) == "FAILURE"
 
 
+def test_seed_holds_a_run_of_every_kind_a_real_dagster_holds(demo):
+    assert tuple(demo.runs) == server.SEED_KEYS
+    assert len(set(demo.runs.values())) == len(demo.runs)
+    statuses = {kind: run_status(demo.url, run_id) for kind, run_id in demo.runs.items()}
+    assert statuses == {"etl": "SUCCESS", "failing": "FAILURE", "queued": "QUEUED", "canceled_queued": "CANCELED",
+                        "canceled_running": "CANCELED", "not_started": "NOT_STARTED"}
+
+
+def event_types(url: str, run_id: str) -> list[str | None]:
+    return [e["eventType"] for e in fetch_events(url, run_id)]
+
+
+def test_launched_runs_went_through_the_queue(demo, etl_events, failing_events):
+    for events in (etl_events, failing_events):
+        types = [e["eventType"] for e in events]
+        assert types[:2] == ["RUN_ENQUEUED", "RUN_STARTING"]
+        assert types.index("RUN_START") > 1
+    # Held by the tag limit of 0: enqueued, never dequeued.
+    assert event_types(demo.url, demo.runs["queued"]) == ["RUN_ENQUEUED"]
+    assert event_types(demo.url, demo.runs["not_started"]) == []
+
+
+def test_canceled_runs_were_canceled_while_queued_and_while_a_step_ran(demo):
+    assert event_types(demo.url, demo.runs["canceled_queued"]) == ["RUN_ENQUEUED", "RUN_CANCELING", "RUN_CANCELED"]
+    events = fetch_events(demo.url, demo.runs["canceled_running"])
+    types = [e["eventType"] for e in events]
+    assert types[:2] == ["RUN_ENQUEUED", "RUN_STARTING"] and "RUN_START" in types
+    started = [e["stepKey"] for e in events if e["eventType"] == "STEP_START"]
+    assert started == ["slow_start"]  # interrupted: the steps after it never started
+    assert types.index("RUN_CANCELING") > types.index("STEP_START")
+    assert "RUN_CANCELED" in types and "RUN_SUCCESS" not in types
+    # The run worker's exit is stored too: wait() returned only once it was.
+    assert types[-1] == "ENGINE_EVENT"
+
+
+def test_wait_refuses_runs_that_can_never_end(demo):
+    with pytest.raises(RuntimeError, match="held in the queue"):
+        demo.dagster.wait(demo.runs["queued"], timeout=5)
+    with pytest.raises(RuntimeError, match="never launched"):
+        demo.dagster.wait(demo.runs["not_started"], timeout=5)
+    assert demo.dagster.wait(demo.runs["canceled_queued"], timeout=5) == "CANCELED"
+
+
+def test_launch_reports_what_dagster_refused(demo):
+    with pytest.raises(RuntimeError, match="RunConfigValidationInvalid"):
+        demo.dagster.launch("etl_job", run_config={"ops": {"no_such_op": {}}})
+    with pytest.raises(RuntimeError, match="did not terminate"):
+        demo.dagster.terminate("no-such-run")
+
+
 def test_etl_run_has_the_documented_step_keys(etl_events):
     assert {e["stepKey"] for e in etl_events if e["stepKey"]} == ETL_STEP_KEYS
 
@@ -156,7 +206,7 @@ def test_failing_run_fails_with_a_cause_chain_and_skips_downstream(failing_event
 def test_slow_job_can_be_watched_while_it_runs(demo):
     seconds = {"config": {"seconds": 2}}
     run_config = {"ops": {op: seconds for op in ("slow_start", "slow_middle", "slow_end")}}
-    run_id = demo.dagster.launch_in_background("slow_job", run_config=run_config)
+    run_id = demo.dagster.launch("slow_job", run_config=run_config)  # through the queue
     seen: list[str] = []
     events_while_running: list[int] = []
     deadline = time.monotonic() + 120
@@ -179,10 +229,12 @@ def test_slow_job_can_be_watched_while_it_runs(demo):
 def test_stop_kills_every_process_group_and_removes_the_home():
     with DemoDagster() as dagster:
         home = dagster.home
-        dagster.start_webserver()
-        dagster.launch_in_background("slow_job")
+        dagster.start()  # code server, webserver, daemon
+        queued = dagster.launch("slow_job")  # run by the code server, launched by the daemon
+        dagster.launch_in_background("slow_job")  # run by a process of its own
+        dagster.wait_for_event(queued, "STEP_START")
         pids = dagster.pids()
-        assert all(group_alive(pid) for pid in pids)
+        assert len(pids) == 4 and all(group_alive(pid) for pid in pids)
     assert not [pid for pid in pids if group_alive(pid)]
     assert not home.exists()
 

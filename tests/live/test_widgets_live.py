@@ -108,3 +108,35 @@ def test_runs_browser_summary_timeline_and_comparison(demo, two_etl_runs):
         assert browser.compare_plot.outputs[0]["data"]["image/png"]
     finally:
         browser.close()
+
+
+def test_runs_browser_compares_runs_that_ran_on_a_server_holding_every_kind(demo, two_etl_runs):
+    client = Client(demo.url)  # the newest etl_job runs of the seed are QUEUED and NOT_STARTED
+    browser = runs_browser(client)
+    try:
+        a, b = browser.run_a.value, browser.run_b.value
+        never_ran = {demo.runs[k] for k in ("queued", "canceled_queued", "not_started")}
+        assert a is not None and b is not None and not {a, b} & never_ran
+        runs = browser.runs.set_index("run_id")
+        assert runs.loc[a, "job_name"] == runs.loc[b, "job_name"]
+        assert {str(runs.loc[r, "status"]) for r in (a, b)} <= {"SUCCESS", "FAILURE"}
+        assert browser.comparison["duration_a"].notna().any() and browser.comparison["duration_b"].notna().any()
+    finally:
+        browser.close()
+
+
+@pytest.mark.parametrize(("kind", "note"), [("queued", "queued"), ("not_started", "not started")])
+def test_timeline_of_a_run_that_never_starts_says_so_and_does_not_block(demo, kind, note):
+    client = Client(demo.url)
+    live = timeline(demo.runs[kind], client=client, follow=True, interval=INTERVAL)
+    try:
+        assert live.wait(timeout=3) is False  # it keeps following; wait gives up
+        assert live.status == kind.upper() and note in live.status_bar.value
+        assert "following every" in live.status_bar.value
+    finally:
+        live.close()
+    assert live.done.is_set()
+    shown = timeline(demo.runs[kind], client=client)
+    assert shown.wait(0) and note in shown.status_bar.value
+    assert note in shown.plot.outputs[0]["data"]["text/plain"]
+    shown.close()

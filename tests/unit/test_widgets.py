@@ -323,17 +323,28 @@ def test_compare_step_durations_side_by_side():
 
 
 class FakeRunsClient:
-    """``runs``/``run``/``events`` over synthetic runs, newest first."""
+    """``runs``/``run``/``events`` over synthetic runs, newest first.
+
+    A run is ``(run_id, job, builder)``, SUCCESS, or ``(run_id, job, builder, status)``:
+    QUEUED and NOT_STARTED runs have no start or end, a CANCELED one without a
+    RUN_START event was canceled while queued (Dagster gives it start == end).
+    """
 
     url = "http://fake/graphql"
 
-    def __init__(self, runs: list[tuple[str, str, RunBuilder]]):
-        self.builders = {run_id: b for run_id, _, b in runs}
-        self.records = [
-            {"id": run_id, "jobName": job, "status": "SUCCESS", "creationTime": (T0 / 1000) - i * 60,
-             "startTime": (T0 / 1000) - i * 60, "endTime": (T0 / 1000) - i * 60 + 5, "tags": []}
-            for i, (run_id, job, _) in enumerate(runs)
-        ]
+    def __init__(self, runs: list[tuple]):
+        self.builders = {run_id: b for run_id, _, b, *_ in runs}
+        self.records = []
+        for i, (run_id, job, builder, *status) in enumerate(runs):
+            status = status[0] if status else "SUCCESS"
+            created = (T0 / 1000) - i * 60
+            start, end = created, created + 5
+            if status in ("QUEUED", "NOT_STARTED"):
+                start = end = None
+            elif status == "CANCELED" and not any(r["eventType"] == "RUN_START" for r in builder.records):
+                start = end = created + 1
+            self.records.append({"id": run_id, "jobName": job, "status": status, "creationTime": created,
+                                 "startTime": start, "endTime": end, "tags": []})
         self.fetched: list[str] = []
 
     def runs(self, *, job=None, statuses=None, limit=None):
@@ -349,6 +360,9 @@ class FakeRunsClient:
     def events(self, run_id):
         self.fetched.append(run_id)
         return self.builders[run_id].frame()
+
+    def run_status(self, run_id):
+        return self.run(run_id).status
 
 
 def test_runs_browser_compares_nothing_by_default_when_no_job_ran_twice():
@@ -413,3 +427,102 @@ def test_client_follow_stops_when_asked():
         seen.append(batch)
         stop.set()  # the 30 s wait must end at once
     assert len(seen) == 1 and len(seen[0]) == 1
+
+
+def never_ran(run_id: str, *types: str) -> RunBuilder:
+    """A run with only run-level events (or none): queued, never launched, canceled in the queue."""
+    b = RunBuilder(run_id, T0)
+    for i, event_type in enumerate(types):
+        b.event(i, event_type)
+    return b
+
+
+def test_runs_browser_compares_runs_that_ran_not_the_newest_runs_of_a_job():
+    # Newest first, as a real server lists them: the newest etl_job runs never ran a step.
+    client = FakeRunsClient([
+        ("run-n", "etl_job", never_ran("run-n"), "NOT_STARTED"),
+        ("run-q", "etl_job", never_ran("run-q", "RUN_ENQUEUED"), "QUEUED"),
+        ("run-k", "etl_job", never_ran("run-k", "RUN_ENQUEUED", "RUN_CANCELING", "RUN_CANCELED"), "CANCELED"),
+        ("run-c", "etl_job", slower_run("run-c", T0, 2500)),
+        ("run-f", "etl_job", slower_run("run-f", T0 - 60_000, 1000), "FAILURE"),
+        ("run-b", "etl_job", slower_run("run-b", T0 - 120_000, 0)),
+    ])
+    browser = RunsBrowser(client)
+    try:
+        assert browser.run_select.value == "run-n"  # the newest run is still the one shown
+        assert (browser.run_a.value, browser.run_b.value) == ("run-f", "run-c")
+        comparison = browser.comparison
+        assert comparison is not None and comparison["duration_a"].notna().all()
+        assert comparison["duration_b"].notna().all()
+        # Runs that never ran were not fetched for the comparison.
+        assert not {"run-q", "run-k"} & set(client.fetched)
+    finally:
+        browser.close()
+
+
+def test_runs_browser_falls_back_to_canceled_runs_that_ran_then_to_nothing():
+    canceled = slower_run("run-x", T0, 0)  # RUN_START, steps, then canceled
+    canceled.event(2500, "RUN_CANCELED")
+    client = FakeRunsClient([
+        ("run-n", "slow_job", never_ran("run-n"), "NOT_STARTED"),
+        ("run-x", "slow_job", canceled, "CANCELED"),
+        ("run-y", "slow_job", slower_run("run-y", T0 - 60_000, 0), "CANCELED"),
+    ])
+    browser = RunsBrowser(client)
+    assert (browser.run_a.value, browser.run_b.value) == ("run-y", "run-x")
+    browser.close()
+    only_waiting = FakeRunsClient([
+        ("run-q", "etl_job", never_ran("run-q", "RUN_ENQUEUED"), "QUEUED"),
+        ("run-n", "etl_job", never_ran("run-n"), "NOT_STARTED"),
+    ])
+    browser = RunsBrowser(only_waiting)
+    assert (browser.run_a.value, browser.run_b.value) == (None, "run-q")
+    assert browser.comparison is None and "choose two runs" in browser.compare_table.value
+    browser.close()
+
+
+def test_run_labels_use_utc_text_and_give_no_duration_to_runs_that_never_ran():
+    client = FakeRunsClient([
+        ("run-k", "etl_job", never_ran("run-k", "RUN_ENQUEUED", "RUN_CANCELING", "RUN_CANCELED"), "CANCELED"),
+        ("run-c", "etl_job", slower_run("run-c", T0, 2500)),
+    ])
+    browser = RunsBrowser(client)
+    labels = dict((v, label) for label, v in browser.run_select.options)
+    assert labels["run-c"].endswith("· etl_job · SUCCESS · 5.000 s · run-c")
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ · ", labels["run-c"])
+    assert labels["run-k"].endswith("· etl_job · CANCELED · run-k")  # start == end: it never ran
+    browser.close()
+
+
+@pytest.mark.parametrize(("status", "note"), [
+    ("QUEUED", "queued: waiting in the run queue"),
+    ("NOT_STARTED", "not started: created but not launched"),
+])
+def test_a_run_without_steps_says_why(status, note):
+    w = Timeline(run_id="run-x", status=status)
+    assert note in w.status_bar.value
+    assert note in w.plot.outputs[0]["data"]["text/plain"]
+    canceled = never_ran("run-k", "RUN_ENQUEUED", "RUN_CANCELING", "RUN_CANCELED").frame()
+    w = Timeline(canceled, status="CANCELED")
+    assert "canceled before it started" in w.status_bar.value
+
+
+class NeverStarts(GrowingRun):
+    """A run created and never launched: no events, NOT_STARTED on every poll."""
+
+    def run_status(self, run_id):
+        self.status_calls += 1
+        return "NOT_STARTED"
+
+
+def test_following_a_run_that_never_starts_keeps_polling_says_so_and_wait_times_out():
+    fake = NeverStarts([])
+    w = Timeline(run_id="run-a", client=fake, follow=True, interval=0.01, status="NOT_STARTED")
+    try:
+        assert w.wait(0.3) is False  # does not block for ever
+        assert fake.status_calls > 3 and w.following and not w.done.is_set()
+        assert "not started" in w.status_bar.value and "following every" in w.status_bar.value
+        assert "not started" in w.plot.outputs[0]["data"]["text/plain"]
+    finally:
+        w.stop()
+    assert w.done.is_set() and w.error is None
