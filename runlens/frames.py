@@ -626,7 +626,8 @@ def runs_frame(records: Sequence[dict]) -> pd.DataFrame:
 
     Columns: ``run_id`` (string), ``job_name`` (category), ``status`` (category of the ten
     run statuses, plus any unknown one), ``created``, ``started``, ``ended``
-    (datetime64[ms, UTC]), ``duration`` (timedelta; NA unless started and ended), and one
+    (datetime64[ms, UTC]; ``started`` is NaT for a run that never started, even where Dagster
+    reports its end time as its start), ``duration`` (timedelta; NA unless started and ended), and one
     ``tags.<key>`` string column per tag key seen.
     """
     statuses = [r.get("status") for r in records]
@@ -640,6 +641,9 @@ def runs_frame(records: Sequence[dict]) -> pd.DataFrame:
             "ended": _seconds([r.get("endTime") for r in records]),
         }
     )
+    # A run canceled while queued has startTime == endTime though it never started (as
+    # models.Run): no start and no duration, not 0 s.
+    frame["started"] = frame["started"].where(frame["started"] != frame["ended"])
     frame["duration"] = frame["ended"] - frame["started"]
     tag_rows = [_tag_dict(r.get("tags")) for r in records]
     keys = sorted({k for row in tag_rows for k in row})

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidArgument
 from .vocabulary import LEVELS, TERMINAL_STATUSES, RunEventLevel, RunStatus  # noqa: F401  the seed's names live here too
@@ -93,6 +93,16 @@ class Run(_Model):
     _times = field_validator("created_at", "started_at", "ended_at", "updated_at", mode="before")(
         lambda v: seconds_to_utc(v)
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _never_started(cls, data: Any) -> Any:
+        # Dagster gives a run canceled while queued startTime == endTime though it never
+        # started (its stats.startTime stays null): no start, so no duration, not 0 s.
+        # runlens.frames.runs_frame applies the same rule to the runs frame.
+        if isinstance(data, dict) and data.get("startTime") is not None and data.get("startTime") == data.get("endTime"):
+            return {**data, "startTime": None}
+        return data
 
     @field_validator("tags", mode="before")
     @classmethod

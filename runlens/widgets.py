@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import pandas as pd
 
-from .errors import RunlensError
+from .errors import InvalidArgument, RunlensError
 from .filters import filter_events
-from .frames import concat_events, empty_events_frame
+from .frames import concat_events, empty_events_frame, require_kind
 from .steps import compare_step_durations, run_summary, step_durations
 from .text import MISSING, duration_text, iso_utc
 from .vocabulary import LEVELS, TERMINAL_STATUSES
@@ -164,6 +164,32 @@ def _descendants(box: widgets.Widget) -> list[widgets.Widget]:
 # --------------------------------------------------------------------------- timeline
 
 
+def _checked_timeline_input(events: pd.DataFrame | None, run_id: str | None, client: Client | None, follow: bool,
+                            interval: float, max_rows: int) -> tuple[pd.DataFrame, str | None]:
+    """The events and run id a :class:`Timeline` shows; InvalidArgument for what it cannot."""
+    if events is None:
+        if run_id is None:
+            raise InvalidArgument("give an events frame or a run id")
+        events = empty_events_frame(run_id)
+    require_kind(events, "events", func="Timeline")
+    present = [str(r) for r in pd.unique(events["run_id"].dropna())]
+    if len(present) > 1:
+        raise InvalidArgument(f"a timeline shows one run; this frame holds {len(present)}: "
+                              "select one with frame[frame.run_id == run_id]")
+    if run_id is None:
+        run_id = present[0] if present else None
+    if interval <= 0 or max_rows < 1:
+        raise InvalidArgument("interval must be positive and max_rows at least 1")
+    if follow:
+        if run_id is None or client is None:
+            raise InvalidArgument("follow=True needs a run id and a client")
+        if len(events) and (events.attrs.get("cursor") is None or events.attrs.get("complete") is False
+                            or events.attrs.get("filtered")):
+            raise InvalidArgument("to follow on from a frame it must be a complete, unfiltered "
+                                  "Client.events() result (attrs['cursor']); pass the run id instead")
+    return events, run_id
+
+
 class Timeline(widgets.VBox):
     """A run's Gantt chart and events table, filtered like the CLI, optionally live.
 
@@ -219,28 +245,7 @@ class Timeline(widgets.VBox):
         max_rows: int = 500,
         status: str | None = None,
     ) -> None:
-        if events is None:
-            if run_id is None:
-                raise ValueError("give an events frame or a run id")
-            events = empty_events_frame(run_id)
-        if "event_type" not in events.columns or "seq" not in events.columns:
-            raise TypeError("Timeline needs a runlens events frame (see runlens.frames.events_frame)")
-        present = [str(r) for r in pd.unique(events["run_id"].dropna())]
-        if len(present) > 1:
-            raise ValueError(f"a timeline shows one run; this frame holds {len(present)}: "
-                             "select one with frame[frame.run_id == run_id]")
-        if run_id is None:
-            run_id = present[0] if present else None
-        if interval <= 0 or max_rows < 1:
-            raise ValueError("interval must be positive and max_rows at least 1")
-        start_cursor = events.attrs.get("cursor")
-        if follow:
-            if run_id is None or client is None:
-                raise ValueError("follow=True needs a run id and a client")
-            if len(events) and (start_cursor is None or events.attrs.get("complete") is False
-                                or events.attrs.get("filtered")):
-                raise ValueError("to follow on from a frame it must be a complete, unfiltered "
-                                 "Client.events() result (attrs['cursor']); pass the run id instead")
+        events, run_id = _checked_timeline_input(events, run_id, client, follow, interval, max_rows)
         self.run_id = run_id
         self.client = client
         self.interval = float(interval)
@@ -261,7 +266,17 @@ class Timeline(widgets.VBox):
         self._quiet = False
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
+        super().__init__(self._build_controls())
+        self._refresh(redraw=True)
+        if follow:
+            self._thread = threading.Thread(target=self._follow, args=(events.attrs.get("cursor"),), daemon=True,
+                                            name=f"runlens-follow-{run_id[:8]}")
+            self._thread.start()
+        else:
+            self.done.set()
 
+    def _build_controls(self) -> list[widgets.Widget]:
+        """Create the status bar, filter controls, plot, table and detail, wired to their handlers."""
         self.status_bar = widgets.HTML()
         self.types = widgets.SelectMultiple(description="Types", rows=8, layout=widgets.Layout(width="360px"))
         self.step = widgets.Text(description="Step", placeholder="part of a step key, e.g. process",
@@ -274,25 +289,17 @@ class Timeline(widgets.VBox):
         self.plot = widgets.Output()
         self.table = widgets.HTML()
         self.detail = widgets.HTML()
-        controls = widgets.HBox([
-            self.types,
-            widgets.VBox([self.step, self.levels]),
-            widgets.VBox([self.step_select, self.clear_button]),
-        ])
-        super().__init__([self.status_bar, controls, self.plot, self.table, self.detail])
-
         self.types.observe(self._on_filter, names="value")
         self.levels.observe(self._on_filter, names="value")
         self.step.observe(self._on_step_filter, names="value")
         self.step_select.observe(self._on_step_select, names="value")
         self.clear_button.on_click(self._on_clear)
-        self._refresh(redraw=True)
-        if follow:
-            self._thread = threading.Thread(target=self._follow, args=(start_cursor,), daemon=True,
-                                            name=f"runlens-follow-{run_id[:8]}")
-            self._thread.start()
-        else:
-            self.done.set()
+        controls = widgets.HBox([
+            self.types,
+            widgets.VBox([self.step, self.levels]),
+            widgets.VBox([self.step_select, self.clear_button]),
+        ])
+        return [self.status_bar, controls, self.plot, self.table, self.detail]
 
     # ------------------------------------------------------------------ public API
 
@@ -603,7 +610,7 @@ def timeline(
             client = _default_client(client)
         return Timeline(events, client=client, follow=follow, interval=interval, max_rows=max_rows)
     if not isinstance(run_id_or_events, str):
-        raise TypeError(f"expected a run id or an events frame, not {type(run_id_or_events).__name__}")
+        raise InvalidArgument(f"expected a run id or an events frame, not {type(run_id_or_events).__name__}")
     client = _default_client(client)
     run_id = run_id_or_events.strip()
     status = str(client.run_status(run_id))  # RunNotFound here, not in a thread

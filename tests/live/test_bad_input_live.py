@@ -301,13 +301,14 @@ def test_a_huge_limit_returns_every_event(demo, truth):
 def test_an_unknown_type_warns_with_a_suggestion_and_matches_nothing(demo):
     result = cli("run-events", "get", demo.runs["etl"], "--type", "STEP_STRAT", "--url", demo.url)
     assert result.exit_code == 0
-    assert "Warning: STEP_STRAT is not a Dagster event type; did you mean STEP_START" in result.stderr
+    assert "Warning: 'STEP_STRAT' is not a Dagster event type" in result.stderr
+    assert "did you mean STEP_START" in result.stderr and result.stderr.count("STEP_STRAT") == 1
     assert f"No events found for run {demo.runs['etl']}" in result.stdout
     mixed = cli("run-events", "get", demo.runs["etl"], "--type", "step_start, NOPE", "--json", "--url", demo.url)
-    assert mixed.exit_code == 0 and "NOPE is not a Dagster event type" in mixed.stderr
+    assert mixed.exit_code == 0 and "'NOPE' is not a Dagster event type" in mixed.stderr
     assert {e["eventType"] for e in json.loads(mixed.stdout)["events"]} == {"STEP_START"}
     empty = cli("run-events", "get", demo.runs["etl"], "--type", " , ", "--url", demo.url)
-    assert empty.exit_code == 2 and "--type names no event type" in empty.stderr
+    assert empty.exit_code == 2 and "the type filter ' , ' names no type" in empty.stderr
 
 
 # ---------------------------------------------------------------------- odd message text
@@ -337,11 +338,16 @@ def test_invalid_unicode_in_a_message_becomes_replacement_characters(proxy, demo
     assert json.loads(result.stdout)["events"][0]["message"] == expected
 
 
-def test_a_5_mb_message_arrives_whole_and_prints_cut_in_the_table(proxy, demo):
+def test_a_5_mb_message_arrives_whole_and_prints_cut_in_a_terminal(proxy, demo, monkeypatch):
+    from runlens import cli as cli_module
+
     big = "x" * 5_000_000
     proxy.set_schedule(always(rewrite_response(lambda body: _first_message(body, big.encode()))))
     events = runlens.Client(proxy.url, progress=False).events(demo.runs["etl"], limit=5)
     assert len(events) == 5 and events["message"].iloc[0] == big
+    piped = cli("run-events", "get", demo.runs["etl"], "--limit", "5", "--url", proxy.url)
+    assert piped.exit_code == 0 and big in piped.stdout  # not a terminal: whole messages
+    monkeypatch.setattr(cli_module, "_terminal_width", lambda: 100)
     table = cli("run-events", "get", demo.runs["etl"], "--limit", "5", "--url", proxy.url)
     assert table.exit_code == 0 and len(table.stdout) < 10_000 and "xxx..." in table.stdout
     as_json = cli("run-events", "get", demo.runs["etl"], "--limit", "5", "--json", "--url", proxy.url)

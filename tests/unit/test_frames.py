@@ -103,3 +103,20 @@ def test_anything_but_events_frames_is_invalid(bad):
 def test_events_frame_of_anything_but_records_is_invalid(bad):
     with pytest.raises(InvalidArgument, match="event records"):
         events_frame(bad, "run-1")
+
+
+# ------------------------------------------------ a run canceled while queued (defect 6)
+
+def test_a_run_canceled_while_queued_has_no_start_and_no_duration():
+    from runlens.frames import runs_frame
+    from runlens.models import Run
+
+    queued = {"id": "q", "status": "CANCELED", "jobName": "j", "creationTime": 100.0, "startTime": 105.5,
+              "endTime": 105.5}
+    ran = {**queued, "id": "r", "startTime": 101.0}
+    frame = runs_frame([queued, ran])
+    assert frame["started"].isna().tolist() == [True, False]
+    assert frame["duration"].isna().tolist() == [True, False]
+    assert frame["duration"].iloc[1] == pd.Timedelta(seconds=4.5)
+    assert Run.model_validate(queued).started_at is None and Run.model_validate(queued).duration is None
+    assert Run.model_validate(ran).duration.total_seconds() == 4.5

@@ -178,11 +178,15 @@ def test_repr_and_done(events):
 
 
 def test_one_run_per_timeline(events):
+    from runlens.errors import InvalidArgument
+
     two = concat_events([events, etl_run("run-b").frame()])
     with pytest.raises(ValueError, match="one run"):
         timeline(two)
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidArgument, match="run id or an events frame"):
         timeline(42)
+    with pytest.raises(InvalidArgument, match="Timeline\\(\\) expects an events frame"):
+        timeline(step_durations(events))
 
 
 def test_empty_run_draws_a_message():
