@@ -147,3 +147,37 @@ def test_secret_header_check_catches_any_case():
     assert _secret_headers({"AUTHORIZATION": ["Bearer x"], "dagster-cloud-api-token": ["t"], "X-My-Token": ["t"]}) == [
         "AUTHORIZATION", "dagster-cloud-api-token", "X-My-Token"]
     assert _secret_headers({"Content-Type": ["application/json"]}) == []
+
+
+# ------------------------------------------------------- runs a real deployment also holds
+
+@pytest.mark.parametrize("kind", ["queued", "canceled_queued", "canceled_running", "not_started"])
+def test_runs_that_never_ran_or_were_canceled(client, manifest, cassette, kind):
+    """Counts and statuses from Dagster's storage; runlens adds CANCELED steps and no fake durations."""
+    import warnings
+
+    truth = manifest["truth"][kind]
+    run_id = manifest["runs"][kind]
+    with cassette(f"{kind}_run"):
+        run = client.run(run_id)
+        events = client.events(run_id)
+        stats = client.step_stats(run_id)
+    assert str(run.status) == truth["status"] and len(events) == truth["n_events"]
+    assert [None if pd.isna(t) else t for t in events["event_type"].astype(object)] == truth["event_types"]
+    assert dict(zip(stats["step_key"].astype(str), stats["status"].astype(str))) == {
+        k: v["status"] for k, v in truth["step_stats"].items()
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a whole, unfiltered frame: no RunlensWarning
+        summary = runlens.run_summary(events, run)
+        steps = runlens.step_durations(events)
+    started = "RUN_START" in truth["event_types"]
+    assert (run.duration is None) == (not started) and (summary.wall_time is None) == (not started)
+    if kind == "canceled_running":
+        # Dagster says FAILURE for the interrupted step; runlens says CANCELED, with no error.
+        # The steps after it never ran: SKIPPED, as for steps abandoned after a failure.
+        status = dict(zip(steps["step_key"].astype(str), steps["status"].astype(str)))
+        assert {k: status[k] for k in truth["step_stats"]} == {k: "CANCELED" for k in truth["step_stats"]}
+        assert set(status.values()) <= {"CANCELED", "SKIPPED"} and steps["error_class"].isna().all()
+    else:
+        assert len(steps) == 0
