@@ -211,11 +211,14 @@ def test_slow_job_can_be_watched_while_it_runs(demo):
     events_while_running: list[int] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        # Events first, then the status: a count taken while the status still reads STARTED
+        # cannot hold the "Process for run exited" event stored after the run's end.
+        n_events = len(fetch_events(demo.url, run_id))
         status = run_status(demo.url, run_id)
         if not seen or seen[-1] != status:
             seen.append(status)
         if status == "STARTED":
-            events_while_running.append(len(fetch_events(demo.url, run_id)))
+            events_while_running.append(n_events)
         if status in server.TERMINAL_STATUSES:
             break
         time.sleep(0.25)
