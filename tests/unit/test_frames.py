@@ -8,8 +8,7 @@ import pytest
 import runlens
 from runlens.errors import InvalidArgument
 from runlens.frames import EVENT_COLUMNS, concat_events, empty_events_frame, events_frame
-
-from .fake_dagster import make_events
+from tests.builders import make_events
 
 
 def run_frame(run_id: str, n: int, **attrs) -> pd.DataFrame:

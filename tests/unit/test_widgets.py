@@ -25,9 +25,7 @@ from runlens.steps import (
     step_durations,  # noqa: E402
 )
 from runlens.widgets import RunsBrowser, Timeline, timeline  # noqa: E402
-
-from .fake_dagster import cursor_for, storage_id  # noqa: E402
-from .test_steps import T0, RunBuilder, etl_run  # noqa: E402
+from tests.builders import T0, RunBuilder, cursor_for, etl_run, storage_id  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
