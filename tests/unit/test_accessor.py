@@ -18,9 +18,6 @@ from tests.builders import etl_run
 
 @pytest.fixture(autouse=True)
 def _agg():
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     yield

@@ -27,10 +27,7 @@ RUN_START_A = pd.Timestamp(T0 + 1000, unit="ms", tz="UTC")
 
 
 def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # before pyplot is first imported: no display needed
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Agg: tests/conftest.py chose it before any import
 
     return plt
 
