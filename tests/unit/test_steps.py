@@ -325,6 +325,14 @@ def test_storage_order_comes_from_seq_not_row_order():
     pd.testing.assert_frame_equal(step_durations(shuffled), step_durations(frame))
     by_time = frame.sort_values("timestamp", kind="stable")
     pd.testing.assert_frame_equal(step_durations(by_time), step_durations(frame))
+    # Within one step too: the retry's new worker stamps STEP_RESTARTED 5 ms before the old
+    # worker's STEP_UP_FOR_RETRY (two processes, two clocks). etl_run has no such inversion,
+    # so without this run a replay in timestamp order would pass.
+    b = RunBuilder().event(0, "RUN_START").event(100, "STEP_START", "s").event(1000, "STEP_UP_FOR_RETRY", "s")
+    b.event(995, "STEP_RESTARTED", "s").event(1200, "STEP_SUCCESS", "s")
+    steps = step_durations(b.frame())
+    assert_agrees_with_stepstats(b.records, steps)
+    assert steps.iloc[0]["attempt_spans"] == [(at(100), at(1000)), (at(995), at(1200))]
 
 
 def test_several_runs_in_one_frame():
