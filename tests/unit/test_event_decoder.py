@@ -17,7 +17,7 @@ from hypothesis import example, given
 
 from runlens.event_decoder import decode_events_page
 from runlens.frames import EventColumns, events_frame
-from tests.builders import log_line
+from tests.builders import log_line, record
 from tests.vcr_setup import CASSETTES
 
 from .fake_dagster import PAGE, SETTINGS, envelope
@@ -62,13 +62,11 @@ def test_recorded_answers_decode_as_the_general_path_does(name, body):
 
 def test_error_and_asset_events_keep_their_fields():
     events = [log_line(0),
-              {**log_line(1), "__typename": "ExecutionStepFailureEvent", "eventType": "STEP_FAILURE",
-               "level": "ERROR",
-               "error": {"message": "ValueError: bad\n", "className": "ValueError", "stack": ["  File x\n"],
-                         "cause": {"message": "KeyError: 'k'\n", "className": "KeyError", "stack": [],
-                                   "cause": None}}},
-              {**log_line(2), "__typename": "MaterializationEvent", "eventType": "ASSET_MATERIALIZATION",
-               "assetKey": {"path": ["warehouse", "orders"]}}]
+              record(1, "STEP_FAILURE", "extract", "line 1",
+                     error={"message": "ValueError: bad\n", "className": "ValueError", "stack": ["  File x\n"],
+                            "cause": {"message": "KeyError: 'k'\n", "className": "KeyError", "stack": [],
+                                      "cause": None}}),
+              record(2, "ASSET_MATERIALIZATION", "extract", "line 2", level="INFO", asset="warehouse/orders")]
     body = json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": events,
                                                "cursor": "c", "hasMore": False}}}).encode()
     frame = decode_events_page(body, RUN_ID).columns.frame()
@@ -83,12 +81,11 @@ def test_a_step_failure_keeps_the_user_code_stack_of_its_cause():
     # cause's stack is where the user's op raised (issue 12, defect 5).
     wrapper_stack = ["  File \"/site-packages/dagster/_core/execution/plan/utils.py\", line 54\n"]
     user_stack = ["  File \"/repo/pipelines/ops.py\", line 12, in flaky\n", "    raise ValueError('bad row')\n"]
-    failure = {**log_line(0), "__typename": "ExecutionStepFailureEvent", "eventType": "STEP_FAILURE",
-               "level": "ERROR",
-               "error": {"message": "dagster._core.errors.DagsterExecutionStepExecutionError: Error in op\n",
-                         "className": "DagsterExecutionStepExecutionError", "stack": wrapper_stack,
-                         "cause": {"message": "ValueError: bad row\n", "className": "ValueError",
-                                   "stack": user_stack, "cause": None}}}
+    failure = record(0, "STEP_FAILURE", "extract", "line 0",
+                     error={"message": "dagster._core.errors.DagsterExecutionStepExecutionError: Error in op\n",
+                            "className": "DagsterExecutionStepExecutionError", "stack": wrapper_stack,
+                            "cause": {"message": "ValueError: bad row\n", "className": "ValueError",
+                                      "stack": user_stack, "cause": None}})
     no_cause = {**failure, "error": {**failure["error"], "cause": None}}
     body = page_body([failure, no_cause, log_line(2)])
     frame = decode_events_page(body, RUN_ID).columns.frame()
