@@ -258,7 +258,7 @@ def test_duration_trend_lines():
 
 
 def test_the_layout_is_plain_data_built_without_matplotlib():
-    code = ("import sys; from tests.unit.test_steps import etl_run; from runlens.plotting import timeline_layout; "
+    code = ("import sys; from tests.builders import etl_run; from runlens.plotting import timeline_layout; "
             "layout = timeline_layout(etl_run().frame()); assert layout.bars; "
             "assert 'matplotlib' not in sys.modules, 'the layout imported matplotlib'")
     subprocess.run([sys.executable, "-c", code], check=True)
