@@ -14,6 +14,14 @@ CONFIG_VARIABLES = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test module imports pyplot: figures render headless, whatever the shell's
+    # MPLBACKEND. Set in this process only, so notebook kernels keep their inline backend.
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path_factory):
     """Strip runlens/Dagster+ settings and point the dg config files at nothing."""

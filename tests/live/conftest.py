@@ -7,7 +7,6 @@ rather than skipping them.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -16,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+import runlens
 from runlens.demo.server import DemoDagster, seed_runs
+from tests.live.processes import group_alive
 
 LIVE_DIR = Path(__file__).parent
 
@@ -44,15 +45,6 @@ class LiveDemo:
         return self.dagster.base_url
 
 
-def group_alive(pid: int) -> bool:
-    """Whether any process is left in the process group led by `pid`."""
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _progress(message: str) -> None:
     # stderr: shown live with -s, and in the report of a failing setup otherwise.
     print(message, file=sys.stderr, flush=True)
@@ -74,3 +66,9 @@ def demo() -> Iterator[LiveDemo]:
         yield LiveDemo(dagster=dagster, runs=runs)
     leftovers = [pid for pid in dagster.pids() if group_alive(pid)]
     assert not leftovers, f"process groups still alive after stop(): {leftovers}"
+
+
+@pytest.fixture(scope="module")
+def client(demo: LiveDemo) -> runlens.Client:
+    """A client of the demo, without progress bars; retries, if any, wait a fraction of a second."""
+    return runlens.Client(demo.url, progress=False, backoff=0.05)

@@ -46,11 +46,6 @@ def one_line_error(result, *fragments: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def client(demo) -> runlens.Client:
-    return runlens.Client(demo.url, progress=False, backoff=0.05)
-
-
-@pytest.fixture(scope="module")
 def truth(demo) -> dict:
     return dagster_truth(demo.dagster.home, demo.runs["etl"])
 

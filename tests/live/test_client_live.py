@@ -12,11 +12,6 @@ from tests.truth import dagster_truth
 
 
 @pytest.fixture(scope="module")
-def client(demo):
-    return runlens.Client(demo.url, progress=False)
-
-
-@pytest.fixture(scope="module")
 def truth(demo):
     return {name: dagster_truth(demo.dagster.home, run_id) for name, run_id in demo.runs.items()}
 

@@ -11,7 +11,7 @@ import requests
 from runlens.demo import server
 from runlens.demo.server import DemoDagster, DemoNotInstalled
 
-from .conftest import group_alive
+from .processes import group_alive
 from .raw_graphql import all_events, graphql
 
 LOGS_QUERY = """

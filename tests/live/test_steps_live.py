@@ -14,13 +14,6 @@ import pytest
 
 import runlens
 
-matplotlib.use("Agg")
-
-
-@pytest.fixture(scope="module")
-def client(demo):
-    return runlens.Client(demo.url, progress=False)
-
 
 def run_of(demo, kind: str) -> str:
     if kind not in demo.runs:

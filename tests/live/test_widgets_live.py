@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from runlens import Client  # noqa: E402
-from runlens.steps import step_durations  # noqa: E402
-from runlens.widgets import runs_browser, timeline  # noqa: E402
-from tests.truth import dagster_truth  # noqa: E402
+from runlens import Client
+from runlens.steps import step_durations
+from runlens.widgets import runs_browser, timeline
+from tests.truth import dagster_truth
 
 INTERVAL = 1.0
 COLUMNS = ["seq", "event_type", "step_key", "level", "message", "timestamp", "error_class"]

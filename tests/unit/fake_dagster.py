@@ -1,11 +1,11 @@
-"""Answers like Dagster's, and unlike: the unit tests' one home for event records and answers.
+"""Answers like Dagster's, and unlike: the unit tests' fake server and malformed answers.
 
 * ``FakeDagster`` answers runlens's GraphQL queries like Dagster would. Its ``handle`` is
   a :class:`runlens.MockTransport` handler (``runlens.Client(transport=fake.transport())``);
   calling the fake itself answers a `responses` callback. Used for the paths a real
   server cannot be made to produce on demand; every happy path is also tested against
   the live demo server and cassettes.
-* ``make_events`` and ``good_event`` build well-formed event records.
+* Well-formed records (``record``, ``make_events``, runs) are built in ``tests/builders.py``.
 * The Hypothesis strategies (``EVENT``, ``PAGE``, ``RUN``, ``envelope``) make what a
   broken server or proxy might answer: missing fields, nulls, wrong types, unknown
   names, odd timestamps, lone UTF-16 surrogates, non-object JSON.
@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 from hypothesis import HealthCheck, settings
@@ -22,32 +21,9 @@ from hypothesis import strategies as st
 import runlens
 from runlens.event_types import EVENT_TYPES
 from runlens.vocabulary import LEVELS, RUN_STATUSES
+from tests.builders import cursor_for, log_line, storage_id
 
 RUN_ID = "run-1"
-
-
-def cursor_for(storage_id: int) -> str:
-    return base64.b64encode(json.dumps({"type": "STORAGE_ID", "value": storage_id}).encode()).decode()
-
-
-def storage_id(cursor: str | None) -> int:
-    if cursor is None:
-        return -1
-    return json.loads(base64.b64decode(cursor))["value"]
-
-
-def make_events(n: int, *, start_ms: int = 1_795_667_190_000) -> list[dict]:
-    """n events shaped like Dagster's: steps, a log line every third event."""
-    events = []
-    for i in range(n):
-        if i % 3 == 2:
-            events.append({"__typename": "LogMessageEvent", "message": f"line {i}", "timestamp": str(start_ms + i),
-                           "level": "INFO", "stepKey": f"step_{i % 5}", "eventType": None})
-        else:
-            events.append({"__typename": "ExecutionStepStartEvent", "message": f"start {i}",
-                           "timestamp": str(start_ms + i), "level": "DEBUG", "stepKey": f"step_{i % 5}",
-                           "eventType": "STEP_START"})
-    return events
 
 
 class FakeDagster:
@@ -163,12 +139,7 @@ EVENT = st.fixed_dictionaries(
 )
 
 
-def good_event(i: int) -> dict:
-    return {"__typename": "LogMessageEvent", "message": f"line {i}", "timestamp": str(1_795_667_190_000 + i),
-            "level": "INFO", "stepKey": "extract", "eventType": None}
-
-
-EVENTS = st.lists(st.one_of(EVENT, st.integers(0, 5).map(good_event)), max_size=8)
+EVENTS = st.lists(st.one_of(EVENT, st.integers(0, 5).map(log_line)), max_size=8)
 
 PAGE = st.one_of(
     st.fixed_dictionaries(

@@ -13,15 +13,11 @@ from runlens.errors import InvalidArgument
 from runlens.filters import filter_events
 from runlens.frames import concat_events, runs_frame, step_stats_frame
 from runlens.steps import duration_trend, run_summary, step_durations
-
-from .test_steps import etl_run
+from tests.builders import etl_run
 
 
 @pytest.fixture(autouse=True)
 def _agg():
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     yield

@@ -17,9 +17,10 @@ from hypothesis import example, given
 
 from runlens.event_decoder import decode_events_page
 from runlens.frames import EventColumns, events_frame
+from tests.builders import log_line, record
 from tests.vcr_setup import CASSETTES
 
-from .fake_dagster import PAGE, SETTINGS, envelope, good_event
+from .fake_dagster import PAGE, SETTINGS, envelope
 
 RUN_ID = "run-1"
 
@@ -60,14 +61,12 @@ def test_recorded_answers_decode_as_the_general_path_does(name, body):
 
 
 def test_error_and_asset_events_keep_their_fields():
-    events = [good_event(0),
-              {**good_event(1), "__typename": "ExecutionStepFailureEvent", "eventType": "STEP_FAILURE",
-               "level": "ERROR",
-               "error": {"message": "ValueError: bad\n", "className": "ValueError", "stack": ["  File x\n"],
-                         "cause": {"message": "KeyError: 'k'\n", "className": "KeyError", "stack": [],
-                                   "cause": None}}},
-              {**good_event(2), "__typename": "MaterializationEvent", "eventType": "ASSET_MATERIALIZATION",
-               "assetKey": {"path": ["warehouse", "orders"]}}]
+    events = [log_line(0),
+              record(1, "STEP_FAILURE", "extract", "line 1",
+                     error={"message": "ValueError: bad\n", "className": "ValueError", "stack": ["  File x\n"],
+                            "cause": {"message": "KeyError: 'k'\n", "className": "KeyError", "stack": [],
+                                      "cause": None}}),
+              record(2, "ASSET_MATERIALIZATION", "extract", "line 2", level="INFO", asset="warehouse/orders")]
     body = json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": events,
                                                "cursor": "c", "hasMore": False}}}).encode()
     frame = decode_events_page(body, RUN_ID).columns.frame()
@@ -82,14 +81,13 @@ def test_a_step_failure_keeps_the_user_code_stack_of_its_cause():
     # cause's stack is where the user's op raised (issue 12, defect 5).
     wrapper_stack = ["  File \"/site-packages/dagster/_core/execution/plan/utils.py\", line 54\n"]
     user_stack = ["  File \"/repo/pipelines/ops.py\", line 12, in flaky\n", "    raise ValueError('bad row')\n"]
-    failure = {**good_event(0), "__typename": "ExecutionStepFailureEvent", "eventType": "STEP_FAILURE",
-               "level": "ERROR",
-               "error": {"message": "dagster._core.errors.DagsterExecutionStepExecutionError: Error in op\n",
-                         "className": "DagsterExecutionStepExecutionError", "stack": wrapper_stack,
-                         "cause": {"message": "ValueError: bad row\n", "className": "ValueError",
-                                   "stack": user_stack, "cause": None}}}
+    failure = record(0, "STEP_FAILURE", "extract", "line 0",
+                     error={"message": "dagster._core.errors.DagsterExecutionStepExecutionError: Error in op\n",
+                            "className": "DagsterExecutionStepExecutionError", "stack": wrapper_stack,
+                            "cause": {"message": "ValueError: bad row\n", "className": "ValueError",
+                                      "stack": user_stack, "cause": None}})
     no_cause = {**failure, "error": {**failure["error"], "cause": None}}
-    body = page_body([failure, no_cause, good_event(2)])
+    body = page_body([failure, no_cause, log_line(2)])
     frame = decode_events_page(body, RUN_ID).columns.frame()
     pd.testing.assert_frame_equal(frame, general_frame(body))
     assert frame["error_stack"].tolist()[0] == "".join(wrapper_stack)
@@ -106,23 +104,23 @@ def page_body(events: list, **connection) -> bytes:
 @pytest.mark.parametrize(
     "body",
     [
-        page_body([{**good_event(0), "message": None}]),
-        page_body([{**good_event(0), "message": 7}]),
-        page_body([{**good_event(0), "level": None}]),
-        page_body([{k: v for k, v in good_event(0).items() if k != "timestamp"}]),
-        page_body([{**good_event(0), "timestamp": True}]),
-        page_body([{**good_event(0), "stepKey": ["a"]}]),
-        page_body([good_event(0)], cursor=5),
-        page_body([good_event(0)], hasMore="yes"),
-        page_body([good_event(0)], hasMore="true"),
-        page_body([good_event(0)], hasMore=1),
-        page_body([good_event(0)], __typename="BrandNewConnection"),
+        page_body([{**log_line(0), "message": None}]),
+        page_body([{**log_line(0), "message": 7}]),
+        page_body([{**log_line(0), "level": None}]),
+        page_body([{k: v for k, v in log_line(0).items() if k != "timestamp"}]),
+        page_body([{**log_line(0), "timestamp": True}]),
+        page_body([{**log_line(0), "stepKey": ["a"]}]),
+        page_body([log_line(0)], cursor=5),
+        page_body([log_line(0)], hasMore="yes"),
+        page_body([log_line(0)], hasMore="true"),
+        page_body([log_line(0)], hasMore=1),
+        page_body([log_line(0)], __typename="BrandNewConnection"),
         json.dumps({"data": {"logsForRun": {"__typename": "RunNotFoundError", "message": "no run"}}}).encode(),
         json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": [], "cursor": None,
                                             "hasMore": False}}, "errors": [{"message": "partial"}]}).encode(),
         b'{"data": {"logsForRun": {"__typename": "EventConnection", "events": [{"message": "a\\ud800b"}]}}}',
-        page_body([good_event(0)]).replace(b"line 0", b"line \xff"),  # invalid UTF-8
-        page_body([good_event(0)])[:-5],  # cut short
+        page_body([log_line(0)]).replace(b"line 0", b"line \xff"),  # invalid UTF-8
+        page_body([log_line(0)])[:-5],  # cut short
         b"<html>502 Bad Gateway</html>",
         b"[1, 2]",
         b"",
@@ -134,7 +132,7 @@ def test_bodies_the_fast_path_declines(body):
 
 
 def test_escaped_pairs_unknown_fields_and_pretty_printing_take_the_fast_path():
-    event = {**good_event(0), "message": "launch 🚀 naïve", "solidHandleID": "x", "runId": "r"}
+    event = {**log_line(0), "message": "launch 🚀 naïve", "solidHandleID": "x", "runId": "r"}
     for body in (json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "events": [event],
                                                      "cursor": "c", "hasMore": True}}}, indent=2).encode(),
                  page_body([event])):  # ensure_ascii: the emoji as an escaped surrogate pair
@@ -147,15 +145,15 @@ def test_escaped_pairs_unknown_fields_and_pretty_printing_take_the_fast_path():
 @SETTINGS
 @given(answer=envelope("logsForRun", PAGE))
 @example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
-                                               "events": [{**good_event(0), "stepKey": "null"}]}}}))
+                                               "events": [{**log_line(0), "stepKey": "null"}]}}}))
 @example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
-                                               "events": [{**good_event(0), "timestamp": 1795667190783.0}]}}}))
+                                               "events": [{**log_line(0), "timestamp": 1795667190783.0}]}}}))
 @example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
-                                               "events": [{**good_event(0), "timestamp": "1e3"}]}}}))
+                                               "events": [{**log_line(0), "timestamp": "1e3"}]}}}))
 @example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
-                                               "events": [{**good_event(0), "timestamp": "1795667190783.5"}]}}}))
+                                               "events": [{**log_line(0), "timestamp": "1795667190783.5"}]}}}))
 @example(answer=(200, {"data": {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": 1,
-                                               "events": [good_event(0)]}}}))
+                                               "events": [log_line(0)]}}}))
 def test_whatever_the_fast_path_accepts_it_decodes_as_the_general_path(answer):
     _, doc = answer
     body = json.dumps(doc).encode()
@@ -169,7 +167,7 @@ def test_whatever_the_fast_path_accepts_it_decodes_as_the_general_path(answer):
 
 
 def test_extend_cuts_pages_and_their_rare_fields_like_one_frame_of_the_records():
-    records = [good_event(i) for i in range(12)]
+    records = [log_line(i) for i in range(12)]
     records[3] = {**records[3], "error": {"message": "boom", "className": "RuntimeError"}}
     records[9] = {**records[9], "assetKey": {"path": ["a", "b"]}}
     first, second = EventColumns(RUN_ID).add(records[:5]), EventColumns(RUN_ID).add(records[5:])
@@ -190,7 +188,7 @@ def test_a_json_body_sent_as_html_is_reported_not_decoded():
     from runlens.errors import ConfigError
 
     def handler(request):
-        return 200, page_body([good_event(0)]), {"Content-Type": "text/html; charset=utf-8"}
+        return 200, page_body([log_line(0)]), {"Content-Type": "text/html; charset=utf-8"}
 
     with pytest.raises(ConfigError, match="HTML page"):
         Client(transport=MockTransport(handler), progress=False).events(RUN_ID)

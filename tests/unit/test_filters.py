@@ -36,27 +36,24 @@ from runlens.filters import (
 )
 from runlens.frames import empty_events_frame, events_frame
 from runlens.models import LEVELS
+from tests.builders import record
 from tests.seed_reference import _filter_events_by_step, _filter_events_by_type
 
 # --------------------------------------------------------------------- helpers
 
 
-def record(i, event_type=None, step=None, level="DEBUG", message="m"):
-    return {
-        "__typename": "LogMessageEvent" if event_type is None else "ExecutionStepStartEvent",
-        "runId": "run-1",
-        "message": message,
-        "timestamp": str(1_700_000_000_000 + i),
-        "level": level,
-        "stepKey": step,
-        "eventType": event_type,
-        "seq": i,  # not read by events_frame: lets the tests name rows
-    }
+# Records at T1, logged at DEBUG whatever their type, each with its own "seq" (not read by
+# events_frame: it lets the tests name rows).
+T1 = 1_700_000_000_000
+
+
+def numbered(i, event_type=None, step=None, level="DEBUG"):
+    return record(i, event_type, step, "m", level=level, t0=T1, runId="run-1", seq=i)
 
 
 def frame(*rows):
     """rows: (event_type, step[, level]) tuples → (records, events frame)."""
-    records = [record(i, *row) for i, row in enumerate(rows)]
+    records = [numbered(i, *row) for i, row in enumerate(rows)]
     return records, events_frame(records, "run-1")
 
 
@@ -407,7 +404,7 @@ def test_filtering_a_filtered_frame_keeps_its_labels(run):
 
 
 def test_start_seq_is_kept():
-    records = [record(i, "STEP_START", "s") for i in range(3)]
+    records = [numbered(i, "STEP_START", "s") for i in range(3)]
     df = events_frame(records, "run-1", start_seq=100)
     assert seqs(filter_events(df, types="STEP_START", step="S")) == [100, 101, 102]
 
@@ -452,7 +449,7 @@ def test_a_missing_column_is_named(run):
 def test_many_step_keys_follow_the_seed():
     # More categories than the "test only the used categories" threshold.
     records = [
-        record(i, EVENT_TYPES[i % 7] if i % 5 else None, f"step_{i % 3001}" if i % 11 else None)
+        numbered(i, EVENT_TYPES[i % 7] if i % 5 else None, f"step_{i % 3001}" if i % 11 else None)
         for i in range(9000)
     ]
     df = events_frame(records, "run-1")
@@ -742,7 +739,7 @@ def test_property_vectorized_category_test(values, needle):
 
 def test_many_step_keys_with_unicode_follow_the_seed():
     keys = TRICKY[:-1] + [f"process_region[amer_{i}]" for i in range(400)] + ["PROCESS_REGION[Ω]", "ǅprocess_region"]
-    records = [record(i, ["STEP_START", "STEP_SUCCESS", None][i % 3], keys[i % len(keys)]) for i in range(3000)]
+    records = [numbered(i, ["STEP_START", "STEP_SUCCESS", None][i % 3], keys[i % len(keys)]) for i in range(3000)]
     df = events_frame(records, "run-1")
     assert len(df["step_key"].cat.categories) >= filters_module._VECTORIZE_AT
     for step in ["process_region", "PROCESS_REGION[", "ss", "ß", "k_", "i\u0307", "ǆ", "_1]", "🚀"]:
@@ -757,8 +754,8 @@ def test_second_and_third_filters_on_positions_or_masks(sparse):
     # The first filter leaves few rows (positions path) or most rows (mask path).
     common = "STEP_START" if sparse else "STEP_OUTPUT"
     records = [
-        record(i, common if i % 40 == 0 else "STEP_OUTPUT" if sparse else ("STEP_START" if i % 40 == 0 else common),
-               f"step_{i % 13}" if i % 9 else None, LEVELS[i % 5])
+        numbered(i, common if i % 40 == 0 else "STEP_OUTPUT" if sparse else ("STEP_START" if i % 40 == 0 else common),
+                 f"step_{i % 13}" if i % 9 else None, LEVELS[i % 5])
         for i in range(2000)
     ]
     df = events_frame(records, "run-1")

@@ -8,14 +8,14 @@ import pytest
 import runlens
 from runlens.errors import InvalidArgument
 from runlens.frames import EVENT_COLUMNS, concat_events, empty_events_frame, events_frame
-
-from .fake_dagster import make_events
+from tests.builders import make_events
 
 
 def run_frame(run_id: str, n: int, **attrs) -> pd.DataFrame:
     records = make_events(n)
-    if run_id == "b":  # types and steps the other run does not have: categories differ
-        records = [{**r, "eventType": "STEP_SUCCESS", "stepKey": "only_in_b", "level": "WARNING"} for r in records]
+    if run_id == "b":  # a type (newer than runlens), kind and step the other run does not have
+        records = [{**r, "eventType": "BRAND_NEW_EVENT", "__typename": "BrandNewEvent", "stepKey": "only_in_b",
+                    "level": "WARNING"} for r in records]
     frame = events_frame(records, run_id)
     frame.attrs.update({"run_ids": [run_id], "endpoint": "http://x/graphql",
                         "fetched_at": f"2026-11-26T10:0{n % 10}:00Z", "complete": True, "filtered": False,
@@ -45,6 +45,8 @@ def test_keeps_categoricals_that_pd_concat_loses():
     assert_documented_dtypes(both)
     assert both["run_id"].astype(str).tolist() == ["a"] * 6 + ["b"] * 4
     assert both.index.tolist() == list(range(10))
+    # and every value: a union that missed b's step keys, types or levels leaves NaN in the right dtype
+    pd.testing.assert_frame_equal(both.astype(object), pd.concat([a, b], ignore_index=True).astype(object))
 
 
 def test_merges_attrs():

@@ -12,8 +12,9 @@ import pytest
 
 import runlens
 from runlens import errors
+from tests.builders import make_events
 
-from .fake_dagster import FakeDagster, FakeDagsters, make_events
+from .fake_dagster import FakeDagster, FakeDagsters
 
 
 def serve(n_events: int) -> FakeDagster:

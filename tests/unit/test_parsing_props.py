@@ -31,8 +31,9 @@ from runlens.errors import RunlensError
 from runlens.event_types import EVENT_TYPES
 from runlens.frames import EVENT_COLUMNS
 from runlens.models import LEVELS, EventPage, Run
+from tests.builders import log_line
 
-from .fake_dagster import EVENT, HTTP_SETTINGS, JUNK, PAGE, RUN, SETTINGS, envelope, good_event
+from .fake_dagster import EVENT, HTTP_SETTINGS, JUNK, PAGE, RUN, SETTINGS, envelope
 
 URL = "http://dagster.test:3000/graphql"
 RUN_ID = "run-1"
@@ -225,7 +226,7 @@ def test_lone_surrogate_escapes_become_replacement_characters_everywhere():
 @responses.activate
 def test_valid_surrogate_pairs_are_kept():
     body = json.dumps({"data": {"logsForRun": {"__typename": "EventConnection", "cursor": None, "hasMore": False,
-                                               "events": [good_event(0) | {"message": "🚀 ok"}]}}})
+                                               "events": [log_line(0) | {"message": "🚀 ok"}]}}})
     assert "\\ud83d\\ude80" in body
     responses.post(URL, body=body, content_type="application/json")
     assert client().events(RUN_ID)["message"].iloc[0] == "🚀 ok"

@@ -21,17 +21,13 @@ from runlens.frames import concat_events, empty_events_frame, runs_frame, step_s
 from runlens.plotting import COLORS, plot_step_comparison, plot_step_durations, plot_timeline, timeline_layout
 from runlens.plotting._trend import OTHERS, trend_highlights
 from runlens.steps import compare_step_durations, duration_trend, step_durations
-
-from .test_steps import T0, RunBuilder, etl_run, live_run
+from tests.builders import T0, RunBuilder, etl_run, live_run
 
 RUN_START_A = pd.Timestamp(T0 + 1000, unit="ms", tz="UTC")
 
 
 def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # before pyplot is first imported: no display needed
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Agg: tests/conftest.py chose it before any import
 
     return plt
 
@@ -262,7 +258,7 @@ def test_duration_trend_lines():
 
 
 def test_the_layout_is_plain_data_built_without_matplotlib():
-    code = ("import sys; from tests.unit.test_steps import etl_run; from runlens.plotting import timeline_layout; "
+    code = ("import sys; from tests.builders import etl_run; from runlens.plotting import timeline_layout; "
             "layout = timeline_layout(etl_run().frame()); assert layout.bars; "
             "assert 'matplotlib' not in sys.modules, 'the layout imported matplotlib'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,6 +1,6 @@
 """runlens.steps over synthetic events frames shaped like real Dagster runs.
 
-The runs below follow what a Dagster 1.13 multiprocess run stores (see
+The runs (tests/builders.py) follow what a Dagster 1.13 multiprocess run stores (see
 /work/shared/docs/dagster-graphql.md, "Step timing truth"): worker and resource markers
 before STEP_START, LOADED_INPUT/STEP_INPUT after it, STEP_OUTPUT/HANDLED_OUTPUT before
 STEP_SUCCESS, STEP_UP_FOR_RETRY → STEP_RESTARTED for a retry, and an abandoned step's
@@ -20,7 +20,7 @@ import pytest
 
 from runlens.errors import InvalidArgument, RunlensWarning
 from runlens.event_types import EVENT_TYPES
-from runlens.frames import EVENT_COLUMNS, LEVEL_DTYPE, concat_events, empty_events_frame, events_frame, runs_frame
+from runlens.frames import EVENT_COLUMNS, LEVEL_DTYPE, concat_events, empty_events_frame, runs_frame
 from runlens.models import Run
 from runlens.steps import (
     STEP_COLUMNS,
@@ -31,140 +31,9 @@ from runlens.steps import (
     run_summary,
     step_durations,
 )
+from tests.builders import INTERRUPTED, T0, RunBuilder, canceled_run, etl_run, live_run
 
-T0 = 1_795_667_190_000  # epoch ms
-
-_TYPENAMES = {
-    "RUN_ENQUEUED": "RunEnqueuedEvent", "RUN_STARTING": "RunStartingEvent", "RUN_START": "RunStartEvent",
-    "RUN_SUCCESS": "RunSuccessEvent", "RUN_FAILURE": "RunFailureEvent", "RUN_CANCELED": "RunCanceledEvent",
-    "RUN_CANCELING": "RunCancelingEvent",
-    "ENGINE_EVENT": "EngineEvent", "STEP_WORKER_STARTING": "StepWorkerStartingEvent",
-    "STEP_WORKER_STARTED": "StepWorkerStartedEvent", "RESOURCE_INIT_STARTED": "ResourceInitStartedEvent",
-    "RESOURCE_INIT_SUCCESS": "ResourceInitSuccessEvent", "STEP_START": "ExecutionStepStartEvent",
-    "STEP_RESTARTED": "ExecutionStepRestartEvent", "STEP_UP_FOR_RETRY": "ExecutionStepUpForRetryEvent",
-    "STEP_SUCCESS": "ExecutionStepSuccessEvent", "STEP_FAILURE": "ExecutionStepFailureEvent",
-    "STEP_SKIPPED": "ExecutionStepSkippedEvent", "LOADED_INPUT": "LoadedInputEvent",
-    "STEP_INPUT": "ExecutionStepInputEvent", "STEP_OUTPUT": "ExecutionStepOutputEvent",
-    "HANDLED_OUTPUT": "HandledOutputEvent", "ASSET_MATERIALIZATION": "MaterializationEvent",
-}
-_LEVELS = {"RUN_ENQUEUED": "INFO", "RUN_STARTING": "INFO", "STEP_FAILURE": "ERROR", "RUN_FAILURE": "ERROR",
-           "RUN_CANCELED": "ERROR"}
-
-
-class RunBuilder:
-    """Raw ``logsForRun`` records of one run, appended in storage order."""
-
-    def __init__(self, run_id: str = "run-a", t0: int = T0):
-        self.run_id, self.t0, self.records = run_id, t0, []
-
-    def event(self, at: int, event_type: str, step: str | None = None, message: str = "", *,
-              error: dict | None = None, asset: str | None = None) -> RunBuilder:
-        record = {
-            "__typename": _TYPENAMES.get(event_type, "EngineEvent"),
-            "message": message,
-            "timestamp": str(self.t0 + at),
-            "level": _LEVELS.get(event_type, "DEBUG"),
-            "stepKey": step,
-            "eventType": event_type,
-        }
-        if error:
-            record["error"] = error
-        if asset:
-            record["assetKey"] = {"path": asset.split("/")}
-        self.records.append(record)
-        return self
-
-    def log(self, at: int, step: str | None, message: str, level: str = "INFO") -> RunBuilder:
-        self.records.append({"__typename": "LogMessageEvent", "message": message, "timestamp": str(self.t0 + at),
-                             "level": level, "stepKey": step, "eventType": None})
-        return self
-
-    def abandoned(self, at: int, step: str, failed: list[str], *, upstream_skipped: bool = False,
-                  with_step_key: bool = True) -> RunBuilder:
-        how = "were not executed" if upstream_skipped else "failed"
-        return self.log(at, step if with_step_key else None,
-                        f"Dependencies for step {step} {how}: {failed!r}. Not executing.", level="ERROR")
-
-    def frame(self) -> pd.DataFrame:
-        return events_frame(self.records, self.run_id)
-
-
-def user_error(cls: str, message: str, cause: dict | None = None) -> dict:
-    """An error as Dagster reports a raise in op code: wrapped, the op's exception as cause."""
-    inner = {"message": f"{cls}: {message}\n", "className": cls, "stack": ['  File "/srv/ops.py", line 3\n'],
-             "cause": cause}
-    return {"message": 'dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while '
-                       'executing op "x":\n', "className": "DagsterExecutionStepExecutionError",
-            "stack": ['  File "/srv/dagster/_core/execution/plan/utils.py", line 54\n'], "cause": inner}
-
-
-def etl_run(run_id: str = "run-a", t0: int = T0) -> RunBuilder:
-    """A finished, failed multiprocess run: parallel extracts, a retried step, a dynamic
-    fan-out with one failed branch, two abandoned steps downstream."""
-    b = RunBuilder(run_id, t0)
-    b.event(0, "RUN_ENQUEUED").event(200, "RUN_STARTING")
-    b.event(1000, "RUN_START", message='Started execution of run for "etl_job".')
-    b.event(1010, "ENGINE_EVENT", message="Executing steps using multiprocess executor: parent process (pid: 7)")
-    # extract and extract_customers run in parallel; their events interleave.
-    b.event(1100, "STEP_WORKER_STARTING", "extract").event(1105, "STEP_WORKER_STARTING", "extract_customers")
-    b.event(1900, "STEP_WORKER_STARTED", "extract").event(1950, "RESOURCE_INIT_STARTED", "extract")
-    b.event(1960, "STEP_WORKER_STARTED", "extract_customers").event(2000, "RESOURCE_INIT_SUCCESS", "extract")
-    b.event(2080, "STEP_START", "extract_customers")
-    b.event(2050, "STEP_START", "extract")  # stored after a later timestamp: storage order ≠ time order
-    b.log(2300, "extract", "extracted 12 orders")
-    b.event(2400, "STEP_OUTPUT", "extract_customers").event(2420, "HANDLED_OUTPUT", "extract_customers")
-    b.event(2450, "STEP_SUCCESS", "extract_customers")
-    b.event(3000, "STEP_OUTPUT", "extract").log(3010, "extract", "Writing file at: /tmp/storage/extract", "DEBUG")
-    b.event(3040, "HANDLED_OUTPUT", "extract").event(3050, "ASSET_MATERIALIZATION", "extract", asset="raw/orders")
-    b.event(3100, "STEP_SUCCESS", "extract")
-    # transform fails once, waits, succeeds on its second attempt.
-    b.event(3200, "STEP_WORKER_STARTING", "transform").event(3900, "STEP_WORKER_STARTED", "transform")
-    b.event(4000, "STEP_START", "transform").log(4030, "transform", "Loading file from: /tmp/storage/extract", "DEBUG")
-    b.event(4100, "LOADED_INPUT", "transform").event(4110, "STEP_INPUT", "transform")
-    b.event(4150, "LOADED_INPUT", "transform").event(4160, "STEP_INPUT", "transform")
-    b.log(4300, "transform", "flaky upstream, failing once", "WARNING")
-    b.event(4500, "STEP_UP_FOR_RETRY", "transform", error=user_error("RetryRequested", "try again"))
-    b.event(5500, "STEP_WORKER_STARTING", "transform").event(6200, "STEP_WORKER_STARTED", "transform")
-    b.event(6300, "STEP_RESTARTED", "transform")
-    b.event(6360, "LOADED_INPUT", "transform").event(6370, "STEP_INPUT", "transform")
-    b.event(6400, "LOADED_INPUT", "transform").event(6410, "STEP_INPUT", "transform")
-    b.event(7000, "STEP_OUTPUT", "transform").event(7100, "HANDLED_OUTPUT", "transform")
-    b.event(7110, "ASSET_MATERIALIZATION", "transform", asset="clean/orders")
-    b.event(7200, "STEP_SUCCESS", "transform")
-    # Dynamic fan-out: three parallel branches, apac fails.
-    for i, region in enumerate(("emea", "amer", "apac")):
-        b.event(7300 + i, "STEP_WORKER_STARTING", f"process[{region}]")
-    b.event(8000, "STEP_WORKER_STARTED", "process[amer]").event(8010, "STEP_WORKER_STARTED", "process[emea]")
-    b.event(8100, "STEP_START", "process[amer]")
-    b.event(8020, "STEP_WORKER_STARTED", "process[apac]").event(8090, "STEP_START", "process[emea]")
-    b.event(8120, "STEP_START", "process[apac]")
-    b.event(8150, "LOADED_INPUT", "process[emea]").event(8160, "LOADED_INPUT", "process[amer]")
-    b.log(8300, "process[apac]", "région apac: naïve café ✓ 数据", "INFO")
-    b.event(8600, "STEP_FAILURE", "process[apac]",
-            error=user_error("ValueError", "bad region apac", {"message": "KeyError: 'apac'\n",
-                                                               "className": "KeyError", "stack": []}))
-    b.event(8900, "STEP_SUCCESS", "process[amer]").event(9200, "STEP_SUCCESS", "process[emea]")
-    b.abandoned(9300, "load", ["process[apac]"])
-    b.abandoned(9310, "report", ["load"], upstream_skipped=True)
-    b.event(9400, "RUN_FAILURE", message="Execution of run for \"etl_job\" failed. Steps failed: ['process[apac]'].")
-    b.event(9450, "ENGINE_EVENT", message="Process for run exited (pid: 7).")
-    return b
-
-
-def live_run(run_id: str = "run-b", t0: int = T0 + 60_000) -> RunBuilder:
-    """A run still in progress: one step done, one running its second attempt, one running
-    its first, one waiting to retry, one skipped by Dagster (STEP_SKIPPED)."""
-    b = RunBuilder(run_id, t0)
-    b.event(0, "RUN_STARTING").event(500, "RUN_START")
-    b.event(600, "STEP_WORKER_STARTING", "a").event(1200, "STEP_WORKER_STARTED", "a")
-    b.event(1300, "STEP_START", "a").event(1800, "STEP_SUCCESS", "a")
-    b.event(1900, "STEP_START", "b").event(2400, "STEP_UP_FOR_RETRY", "b").event(2900, "STEP_RESTARTED", "b")
-    b.event(1950, "STEP_START", "c")
-    b.log(2000, "d", "Skipping step d due to skipped dependencies: ['a.maybe'].")
-    b.event(2000, "STEP_SKIPPED", "d")
-    b.event(3000, "STEP_START", "e").event(3200, "STEP_UP_FOR_RETRY", "e")
-    b.log(3500, "c", "still working")
-    return b
+# The runs themselves (etl_run, live_run, canceled_run) are built in tests/builders.py.
 
 
 def ms(n: int) -> pd.Timedelta:
@@ -456,6 +325,14 @@ def test_storage_order_comes_from_seq_not_row_order():
     pd.testing.assert_frame_equal(step_durations(shuffled), step_durations(frame))
     by_time = frame.sort_values("timestamp", kind="stable")
     pd.testing.assert_frame_equal(step_durations(by_time), step_durations(frame))
+    # Within one step too: the retry's new worker stamps STEP_RESTARTED 5 ms before the old
+    # worker's STEP_UP_FOR_RETRY (two processes, two clocks). etl_run has no such inversion,
+    # so without this run a replay in timestamp order would pass.
+    b = RunBuilder().event(0, "RUN_START").event(100, "STEP_START", "s").event(1000, "STEP_UP_FOR_RETRY", "s")
+    b.event(995, "STEP_RESTARTED", "s").event(1200, "STEP_SUCCESS", "s")
+    steps = step_durations(b.frame())
+    assert_agrees_with_stepstats(b.records, steps)
+    assert steps.iloc[0]["attempt_spans"] == [(at(100), at(1000)), (at(995), at(1200))]
 
 
 def test_several_runs_in_one_frame():
@@ -741,23 +618,6 @@ def test_where_falls_back_without_a_cause_stack():
 # --------------------------------------------------------------------------- cancellation (#12 defect 6)
 
 
-_INTERRUPTED = {"message": "dagster._core.errors.DagsterExecutionInterruptedError\n",
-                "className": "DagsterExecutionInterruptedError",
-                "stack": ['  File "/srv/dagster/_core/execution/plan/execute_plan.py", line 300\n'], "cause": None}
-
-
-def canceled_run(run_id: str = "run-x", t0: int = T0 + 7_200_000) -> RunBuilder:
-    """A run canceled while `slow` ran and `flaky` waited to retry; `fast` had finished."""
-    b = RunBuilder(run_id, t0)
-    b.event(0, "RUN_ENQUEUED").event(100, "RUN_STARTING").event(1000, "RUN_START")
-    b.event(1100, "STEP_START", "fast").event(1200, "STEP_START", "slow").event(1300, "STEP_START", "flaky")
-    b.event(1500, "STEP_SUCCESS", "fast").event(1600, "STEP_UP_FOR_RETRY", "flaky")
-    b.event(2000, "RUN_CANCELING", message="Sending run termination request.")
-    b.event(2100, "STEP_FAILURE", "slow", error=_INTERRUPTED)
-    b.event(2200, "RUN_CANCELED", message="Execution of run for \"slow_job\" canceled.")
-    return b
-
-
 def test_steps_of_a_canceled_run_are_canceled_not_failed():
     """#12 defect 6: a step stopped by its run's cancellation is CANCELED, with no error."""
     b = canceled_run()
@@ -775,7 +635,7 @@ def test_steps_of_a_canceled_run_are_canceled_not_failed():
 
 def test_an_interrupt_without_a_cancellation_stays_a_failure():
     b = RunBuilder().event(0, "RUN_START").event(10, "STEP_START", "s")
-    b.event(20, "STEP_FAILURE", "s", error=_INTERRUPTED).event(30, "RUN_FAILURE")
+    b.event(20, "STEP_FAILURE", "s", error=INTERRUPTED).event(30, "RUN_FAILURE")
     row = step_durations(b.frame()).iloc[0]
     assert row["status"] == "FAILURE" and row["error_class"] == "DagsterExecutionInterruptedError"
 

@@ -7,27 +7,21 @@ import json
 import re
 import threading
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+import requests
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import requests  # noqa: E402
-
-from runlens.client import Client  # noqa: E402
-from runlens.filters import filter_events  # noqa: E402
-from runlens.frames import concat_events, runs_frame  # noqa: E402
-from runlens.models import Run  # noqa: E402
+from runlens.client import Client
+from runlens.filters import filter_events
+from runlens.frames import concat_events, runs_frame
+from runlens.models import Run
 from runlens.steps import (
-    compare_step_durations,  # noqa: E402
-    step_durations,  # noqa: E402
+    compare_step_durations,
+    step_durations,
 )
-from runlens.widgets import RunsBrowser, Timeline, timeline  # noqa: E402
-
-from .fake_dagster import cursor_for, storage_id  # noqa: E402
-from .test_steps import T0, RunBuilder, etl_run  # noqa: E402
+from runlens.widgets import RunsBrowser, Timeline, timeline
+from tests.builders import T0, RunBuilder, cursor_for, etl_run, storage_id
 
 
 @pytest.fixture(autouse=True)
