@@ -191,8 +191,10 @@ def format_events_table(events: pd.DataFrame, run_id: str, *, width: int | None 
         head = _aligned(header[:3], widths[:3])
         lines = [f"Events for run {run_id}:", "", head, INDENT + "[STEP_KEY] MESSAGE", "-" * min(len(head), width)]
         for time, level, type_, step, message in zip(*columns, messages, strict=True):
-            lines.append(_aligned((time, level, type_), widths[:3]))
-            lines.append(INDENT + _cut((f"[{step}] " if step else "") + message, line_width))
+            lines.append(_aligned((time, level, type_), widths[:3]).rstrip())
+            second = (f"[{step}] " if step else "") + message
+            if second:  # RUN_ENQUEUED and RUN_STARTING have no message and no step: no blank line
+                lines.append(INDENT + _cut(second, line_width))
     lines.extend(["", f"Total events: {len(events)}"])
     lines.extend(_error_lines(events, width))
     return "\n".join(lines)

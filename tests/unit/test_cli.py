@@ -538,3 +538,11 @@ def test_every_command_has_help_and_documents_exit_codes():
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, (path, param.name)
+
+
+def test_a_narrow_table_leaves_no_blank_line_for_an_event_without_message_or_step(fake, monkeypatch):
+    fake.__init__([record(0, "RUN_ENQUEUED", None, "", level="INFO"), *EVENTS[1:3]])
+    monkeypatch.setattr(cli, "_terminal_width", lambda: 60)
+    lines = run_cli("run-events", "get", "run-1").stdout.splitlines()
+    enqueued = next(i for i, line in enumerate(lines) if "RUN_ENQUEUED" in line)
+    assert lines[enqueued + 1].split()[2] == "STEP_START", lines
