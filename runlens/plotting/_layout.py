@@ -88,7 +88,9 @@ class TimelineLayout:
     def x_range(self) -> tuple[float, float]:
         """Everything drawn, plus a fifth on the right for the notes (at least 1 ms wide)."""
         xs = [0.0] + [x for b in self.bars for x in (b.start, b.end)] + [m.x for m in self.marks]
-        xs += [x for _, x in self.run_events] + ([self.run_end] if self.run_end is not None else [])
+        xs += [self.run_end] if self.run_end is not None else []
+        if not self.rows:  # run-level events are drawn only when there are no steps
+            xs += [x for _, x in self.run_events]
         lo, hi = min(xs), max(xs)
         if not self.rows:
             hi = max(hi, lo + 1.0)  # a queued run's lone event: a second of axis, not a point

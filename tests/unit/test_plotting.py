@@ -285,6 +285,13 @@ def test_layout_of_a_retried_step_and_a_failed_one():
     assert layout.looks == {"SUCCESS", "FAILURE", "RETRIED", "retry_wait", "worker_startup", "SKIPPED"}
 
 
+def test_the_axis_starts_at_the_run_start_not_at_the_queue():
+    # etl_run is enqueued 1 s before RUN_START: the queue is not drawn beside the steps,
+    # so it must not stretch the axis into negative seconds.
+    lo, hi = timeline_layout(etl_run().frame()).x_range()
+    assert -0.1 < lo <= 0 and hi > 8.4
+
+
 def test_layout_of_a_run_in_progress_ends_open_bars_at_the_last_event():
     layout = timeline_layout(live_run().frame())
     now = layout.last_event
