@@ -39,9 +39,9 @@ _EXPORTS = {
     "UnknownEventTypeWarning": "filters",
     "filter_events": "filters",
     "step_durations": "steps",
-    "run_summary": "steps",
-    "duration_trend": "steps",
-    "compare_step_durations": "steps",
+    "run_summary": "summary",
+    "duration_trend": "trends",
+    "compare_step_durations": "trends",
     "plot_timeline": "plotting",
     "plot_step_durations": "plotting",
     "plot_step_comparison": "plotting",
@@ -111,5 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .frames import concat_events, events_frame, frame_kind  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
     from .plotting import plot_step_comparison, plot_step_durations, plot_timeline  # noqa: F401
-    from .steps import compare_step_durations, duration_trend, run_summary, step_durations  # noqa: F401
+    from .steps import step_durations  # noqa: F401
+    from .summary import run_summary  # noqa: F401
     from .transport import MockTransport  # noqa: F401
+    from .trends import compare_step_durations, duration_trend  # noqa: F401

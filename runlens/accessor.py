@@ -65,7 +65,7 @@ class RunlensAccessor:
 
     def summary(self, run=None):
         """The run's summary (see :func:`runlens.run_summary`)."""
-        from .steps import run_summary
+        from .summary import run_summary
 
         return run_summary(self._events("summary"), run)
 

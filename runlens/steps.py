@@ -1,4 +1,4 @@
-"""Step timing and run summaries: pure functions over events DataFrames.
+"""Step timing: one row per step of each run, replayed the way Dagster computes stepStats.
 
 Everything here reads the events frame of :mod:`runlens.frames` (one or several runs)
 and never touches the network or matplotlib.
@@ -33,29 +33,22 @@ import os
 import re
 import sys
 import warnings
-from dataclasses import dataclass, field
-from html import escape
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import _step_arrays as arr
 from ._step_arrays import NAT, NEVER
-from .errors import InvalidArgument, RunlensWarning
+from .errors import RunlensWarning
 from .event_types import twins
 from .frames import STEP_COLUMNS, STEP_STATUS_DTYPE, require_kind
-from .text import MISSING, duration_text, iso_utc, without_class_prefix
-from .vocabulary import STEP_STATUSES, TERMINAL_STATUSES
+from .text import without_class_prefix
 
 __all__ = [
     "STEP_COLUMNS",
     "STEP_STATUS_DTYPE",
-    "RunSummary",
-    "StepFailure",
-    "compare_step_durations",
-    "duration_trend",
-    "run_summary",
     "step_durations",
 ]
 
@@ -85,14 +78,12 @@ _ABANDONED_PREFIX = "Dependencies for step "
 
 # Dagster wraps every exception raised in op code in this class; the op's own exception is
 # its cause. Dagster's messages also repeat the class: "ValueError: invoice 2 has no currency".
-_WRAPPER = "DagsterExecutionStepExecutionError"
+WRAPPER_ERROR = "DagsterExecutionStepExecutionError"
 # What a step fails with when its run is canceled under it (execute_plan.py catches both
 # and emits STEP_FAILURE with ErrorSource.INTERRUPT).
 _INTERRUPTS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})
-# A frame of a Python traceback: the last one in the user's stack is where it failed.
 # Warnings point at the user's line: the first frame outside this package.
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_FRAME_LINE = re.compile(r'File "[^"\n]*", line \d+(?:, in [^\n]+)?')
 
 
 def _outside_runlens() -> int:
@@ -103,7 +94,7 @@ def _outside_runlens() -> int:
     return level
 
 
-def _warn_if_partial(events: pd.DataFrame, func: str) -> None:
+def warn_if_partial(events: pd.DataFrame, func: str) -> None:
     """Warn when ``attrs`` say the frame is not the whole run (a limit or a filter)."""
     why = []
     if events.attrs.get("complete") is False:
@@ -120,16 +111,16 @@ def _warn_if_partial(events: pd.DataFrame, func: str) -> None:
         )
 
 
-def _str_or_none(value: Any) -> str | None:
+def str_or_none(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
 
 
-def _user_error(row: pd.Series) -> tuple[str | None, str | None]:
+def user_error(row: pd.Series) -> tuple[str | None, str | None]:
     """``(class, message)`` of an error event: the op's own exception, without class prefix."""
-    cls = _str_or_none(row.get("error_class"))
-    message = _str_or_none(row.get("error_message"))
-    cause = _str_or_none(row.get("error_cause"))
-    if cls == _WRAPPER and cause:
+    cls = str_or_none(row.get("error_class"))
+    message = str_or_none(row.get("error_message"))
+    cause = str_or_none(row.get("error_cause"))
+    if cls == WRAPPER_ERROR and cause:
         inner, sep, text = cause.split(" <- ", 1)[0].partition(": ")
         if sep:
             cls, message = inner, text
@@ -140,9 +131,9 @@ def _user_error(row: pd.Series) -> tuple[str | None, str | None]:
 
 def _is_interrupt(row: pd.Series) -> bool:
     """Whether an error event is Dagster interrupting the step (cancellation, Ctrl-C)."""
-    if _str_or_none(row.get("error_class")) in _INTERRUPTS:
+    if str_or_none(row.get("error_class")) in _INTERRUPTS:
         return True
-    cause = _str_or_none(row.get("error_cause")) or ""
+    cause = str_or_none(row.get("error_cause")) or ""
     return any(link.partition(":")[0].rsplit(".", 1)[-1] in _INTERRUPTS for link in cause.split(" <- ") if link)
 
 
@@ -247,11 +238,11 @@ def step_durations(events: pd.DataFrame) -> pd.DataFrame:
     >>> steps.loc[steps.status == "FAILURE", ["step_key", "error_class"]]  # doctest: +SKIP
     """
     require_kind(events, "events", func="step_durations")
-    _warn_if_partial(events, "step_durations")
-    return _step_durations(events)
+    warn_if_partial(events, "step_durations")
+    return step_durations_unchecked(events)
 
 
-def _step_durations(events: pd.DataFrame) -> pd.DataFrame:
+def step_durations_unchecked(events: pd.DataFrame) -> pd.DataFrame:
     """:func:`step_durations` without the checks (callers have made them)."""
     if len(events) == 0:
         return _empty_steps()
@@ -460,7 +451,7 @@ def _failures(events: pd.DataFrame, ev: _Columns, life: _Lifecycle, replay: _Rep
         if canceling[i] and _is_interrupt(row):
             status[i] = "CANCELED"
         else:
-            error_class[i], error_message[i] = _user_error(row)
+            error_class[i], error_message[i] = user_error(row)
     return _Errors(status, error_class, error_message)
 
 
@@ -575,377 +566,3 @@ def _run_times(ev: _Columns) -> dict:
         "run_end": {run_labels[c]: stamp(end[c]) for c in present},
         "run_last_event": {run_labels[c]: stamp(last[c]) for c in present},
     }
-
-
-# --------------------------------------------------------------------------- run summary
-
-
-class StepFailure(NamedTuple):
-    """The first failure of a run (``step_key`` None for a run-level failure).
-
-    ``where`` is the last ``File "...", line N, in f`` of the user code's stack (the
-    error's cause, column ``error_cause_stack``), None when the frame has no such stack;
-    ``stack`` is that stack in full.
-    """
-
-    step_key: str | None
-    error_class: str | None
-    message: str | None
-    where: str | None = None
-    stack: str | None = None
-
-
-@dataclass(repr=False)
-class RunSummary:
-    """What happened in one run, in a dozen numbers. Built by :func:`run_summary`."""
-
-    run_id: str | None
-    status: str
-    wall_time: pd.Timedelta | None
-    queued: pd.Timedelta | None
-    steps_by_status: dict[str, int]
-    slowest_steps: list[tuple[str, pd.Timedelta]]
-    total_retry_wait: pd.Timedelta
-    materializations: list[str]
-    first_failure: StepFailure | None
-    n_events: int
-    job_name: str | None = None
-    started: pd.Timestamp | None = None
-    ended: pd.Timestamp | None = None
-    steps: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
-
-    def _rows(self) -> list[tuple[str, str]]:
-        steps = ", ".join(f"{n} {s.lower().replace('_', ' ')}" for s, n in self.steps_by_status.items() if n)
-        rows = [("Run", self.run_id or "?")]
-        if self.job_name:
-            rows.append(("Job", self.job_name))
-        rows += [
-            ("Status", self.status),
-            ("Started", iso_utc(self.started)),
-            ("Wall time", duration_text(self.wall_time)),
-            ("Queued", duration_text(self.queued)),
-            ("Steps", steps or "none"),
-            ("Slowest", ", ".join(f"{k} {duration_text(d)}" for k, d in self.slowest_steps[:3]) or MISSING),
-            ("Retry wait", duration_text(self.total_retry_wait)),
-            ("Assets", _short_list(self.materializations)),
-        ]
-        if self.first_failure:
-            f = self.first_failure
-            what = f"{f.error_class}: " if f.error_class else ""
-            message = (f.message or "").strip().splitlines()
-            step = f"{f.step_key}: " if f.step_key else ""
-            rows.append(("Failure", f"{step}{what}{message[0] if message else ''}"))
-            if f.where:
-                rows.append(("Where", f.where))
-        rows.append(("Events", f"{self.n_events:,}"))
-        return rows
-
-    def __str__(self) -> str:
-        rows = self._rows()
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        cells = []
-        for k, v in self._rows():
-            value = escape(v)
-            if k == "Where" and self.first_failure and self.first_failure.stack:
-                value += f"<details><summary>stack</summary><pre>{escape(self.first_failure.stack)}</pre></details>"
-            cells.append(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{value}</td></tr>")
-        return f"<table>{''.join(cells)}</table>"
-
-
-def _short_list(items: list[str], limit: int = 4) -> str:
-    if not items:
-        return "none"
-    unique = list(dict.fromkeys(items))
-    text = ", ".join(unique[:limit])
-    return text + (f", … ({len(unique)} in all)" if len(unique) > limit else "")
-
-
-# The status implied by the latest run-level event seen, when the run reached no end.
-_PROGRESS = (("CANCELING", "CANCELING"), ("START", "STARTED"), ("STARTING", "STARTING"),
-             ("DEQUEUED", "STARTING"), ("ENQUEUED", "QUEUED"))
-
-
-def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | None = None) -> RunSummary:
-    """Summarise one run: status, wall time, queueing, steps, retries, assets, first failure.
-
-    Parameters
-    ----------
-    events : pandas.DataFrame
-        The run's events frame. A frame of several runs needs ``run`` to pick one.
-    run : runlens.models.Run, optional
-        The run's metadata: its status wins over the one inferred from events, and its
-        times fill in when a partial frame (a limit, a filter) lacks RUN_START / the
-        terminal event.
-    steps : pandas.DataFrame, optional
-        ``step_durations(events)`` if already computed.
-
-    Returns
-    -------
-    RunSummary
-        ``status`` is the run model's, else SUCCESS/FAILURE/CANCELED from the terminal
-        event, else what the latest run-level event implies (STARTED, STARTING, QUEUED,
-        CANCELING), else ``"UNKNOWN"``. ``wall_time`` is RUN_START → the terminal event,
-        None for a run that never started (canceled while queued, never launched);
-        ``queued`` RUN_ENQUEUED (or RUN_STARTING when the run was not queued) → RUN_START,
-        or → the terminal event for a run canceled before it started. ``first_failure``
-        is the first failed step in storage order (a step stopped by a cancellation is
-        not a failure), else the run's own error, with where the user code raised.
-
-    Raises
-    ------
-    InvalidArgument
-        `events` is not an events frame, or holds several runs and ``run`` is None.
-
-    Warns
-    -----
-    RunlensWarning
-        ``events.attrs`` say the frame is incomplete (a ``limit``) or filtered.
-    """
-    require_kind(events, "events", func="run_summary")
-    _warn_if_partial(events, "run_summary")
-    events, run_id = _one_run(events, run)
-    if steps is None:
-        steps = _step_durations(events)
-    else:
-        require_kind(steps, "steps", func="run_summary")
-    status, started, ended, wall, queued = _run_timing(events, run)
-    counts = steps["status"].astype(str).value_counts()
-    timed = steps.dropna(subset=["duration"]).sort_values("duration", ascending=False, kind="stable")
-    retry = steps["retry_wait"].sum() if len(steps) else pd.Timedelta(0)
-    assets = events.loc[events["event_type"] == "ASSET_MATERIALIZATION", "asset_key"].dropna()
-    return RunSummary(
-        run_id=run_id,
-        status=status,
-        wall_time=wall,
-        queued=queued,
-        steps_by_status={s: int(counts.get(s, 0)) for s in STEP_STATUSES},
-        slowest_steps=[(str(k), d) for k, d in zip(timed["step_key"].head(5), timed["duration"].head(5),
-                                                    strict=True)],
-        total_retry_wait=pd.Timedelta(0) if pd.isna(retry) else pd.Timedelta(retry),
-        materializations=[str(a) for a in assets],
-        first_failure=_first_failure(events, steps),
-        n_events=len(events),
-        job_name=getattr(run, "job_name", None) if run is not None else None,
-        started=started,
-        ended=ended,
-        steps=steps,
-    )
-
-
-def _one_run(events: pd.DataFrame, run: Any) -> tuple[pd.DataFrame, str | None]:
-    """The rows of the one run to summarise, and its id."""
-    run_ids = [str(r) for r in pd.unique(events["run_id"].dropna())]
-    if run is not None:
-        if not isinstance(getattr(run, "id", None), str):
-            raise InvalidArgument(f"run_summary() takes run= as a runlens Run (Client.run(run_id)); "
-                                  f"got a {type(run).__name__}")
-        if run_ids and run.id not in run_ids:
-            raise InvalidArgument(f"run_summary(): the events frame holds no event of run {run.id!r} "
-                                  f"(it holds {', '.join(map(repr, run_ids[:3]))}{', …' if len(run_ids) > 3 else ''})")
-        return (events[events["run_id"] == run.id] if len(run_ids) > 1 else events), run.id
-    if len(run_ids) > 1:
-        raise InvalidArgument(f"run_summary() takes one run; this frame holds {len(run_ids)}: pass run= "
-                              "(a Client.run(run_id) result) to pick one")
-    return events, (str(run_ids[0]) if run_ids else None)
-
-
-def _last_of(events: pd.DataFrame, names: list[str]) -> tuple[str, pd.Timestamp] | None:
-    """The last (in storage order) of the RUN_<name> events, as (name, time)."""
-    wanted = {t: n for n in names for t in twins("RUN_" + n)}
-    rows = events[events["event_type"].isin(list(wanted))]
-    if rows.empty:
-        return None
-    row = rows.sort_values("seq", kind="stable").iloc[-1]
-    return wanted[str(row["event_type"])], row["timestamp"]
-
-
-def _run_timing(events: pd.DataFrame, run: Any) -> tuple[str, Any, Any, Any, Any]:
-    """``(status, started, ended, wall_time, queued)`` of one run's events."""
-    times = events["timestamp"]
-
-    def first(name: str) -> pd.Timestamp | None:
-        hits = times[events["event_type"].isin(twins(name))]
-        return hits.min() if len(hits) else None
-
-    ended = _last_of(events, sorted(TERMINAL_STATUSES))
-    if run is not None:
-        status = str(run.status)
-    elif ended:
-        status = ended[0]
-    else:
-        progress = _last_of(events, [name for name, _ in _PROGRESS])
-        status = dict(_PROGRESS)[progress[0]] if progress else ("STARTED" if len(events) else "UNKNOWN")
-    started, end_time = first("RUN_START"), (ended[1] if ended else None)
-    if run is not None:
-        partial = events.attrs.get("complete") is False or events.attrs.get("filtered") is True
-        model_start, model_end = _ts(run.started_at), _ts(run.ended_at)
-        # Dagster answers a never-started run's startTime with its endTime: not a start.
-        if started is None and partial and model_start is not None and model_start != model_end:
-            started = model_start
-        end_time = end_time if end_time is not None else model_end
-    wall = end_time - started if started is not None and end_time is not None else None
-    enqueued = first("RUN_ENQUEUED")
-    enqueued = enqueued if enqueued is not None else first("RUN_STARTING")
-    until = started if started is not None else end_time
-    queued = until - enqueued if until is not None and enqueued is not None else None
-    return status, started, end_time, wall, queued
-
-
-def _ts(value: Any) -> pd.Timestamp | None:
-    return None if value is None else pd.Timestamp(value).tz_convert("UTC").as_unit("ms")
-
-
-def _first_failure(events: pd.DataFrame, steps: pd.DataFrame) -> StepFailure | None:
-    """The first STEP_FAILURE of a FAILURE step (storage order), else the run's error."""
-    et = events["event_type"]
-    failed = set(steps.loc[steps["status"] == "FAILURE", "step_key"].astype(str))
-    step_failures = events[(et == "STEP_FAILURE") & events["step_key"].astype(str).isin(failed)]
-    run_failures = events[et.isin(twins("RUN_FAILURE")) & events["error_class"].notna()]
-    for rows, with_step in ((step_failures, True), (run_failures, False)):
-        if rows.empty:
-            continue
-        row = rows.sort_values("seq", kind="stable").iloc[0]
-        stack = _user_stack(row, with_step)
-        return StepFailure(_str_or_none(row["step_key"]) if with_step else None, *_user_error(row),
-                           where=_last_frame(stack), stack=stack)
-    return None
-
-
-def _user_stack(row: pd.Series, of_step: bool) -> str | None:
-    """The user code's stack: the cause's (``error_cause_stack``), else a step error's own
-    stack when Dagster did not wrap it (``Failure`` raised in the op)."""
-    stack = _str_or_none(row.get("error_cause_stack"))
-    if stack is None and of_step and _str_or_none(row.get("error_class")) not in (None, _WRAPPER):
-        stack = _str_or_none(row.get("error_stack"))
-    return stack or None
-
-
-def _last_frame(stack: str | None) -> str | None:
-    """The last ``File "...", line N, in f`` of a Python stack: where it raised."""
-    found = _FRAME_LINE.findall(stack) if stack else []
-    return found[-1].strip() if found else None
-
-
-# --------------------------------------------------------------------------- trends
-
-
-def _steps_frame(frame: pd.DataFrame, func: str) -> pd.DataFrame:
-    """A step_durations frame from `frame`: itself, or the steps of an events frame."""
-    if require_kind(frame, "steps", "events", func=func) == "steps":
-        return frame
-    _warn_if_partial(frame, func)
-    return _step_durations(frame)
-
-
-def _text_column(values: pd.Series) -> pd.Series:
-    """A categorical, object or string column as pandas strings (NA stays NA)."""
-    return values.astype(object).where(values.notna(), None).astype(pd.StringDtype())
-
-
-def duration_trend(steps: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The data behind "is this step getting slower": one row per (run, step).
-
-    Parameters
-    ----------
-    steps : pandas.DataFrame
-        :func:`step_durations` of several runs (an events frame is accepted too). A plain
-        ``pd.concat`` of per-run frames works as well (categoricals turned into objects,
-        ``attrs`` dropped).
-    runs : pandas.DataFrame, optional
-        A runs frame (:func:`runlens.frames.runs_frame`): adds ``job_name``,
-        ``run_status`` and ``created`` (the run's creation time).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``run_id`` (string), ``step_key`` (string), ``status``, ``start`` (the step's),
-        ``run_start`` (the run's first step start), ``duration`` (float seconds; NaN for
-        skipped and running steps), and with ``runs``: ``job_name``, ``run_status``,
-        ``created``. Sorted by step, then by ``created`` (or ``run_start``).
-
-    Raises
-    ------
-    InvalidArgument
-        `steps` is neither a step_durations frame nor an events frame, or `runs` is not a
-        runs frame.
-    """
-    steps = _steps_frame(steps, "duration_trend")
-    out = pd.DataFrame({
-        "run_id": _text_column(steps["run_id"]),
-        "step_key": _text_column(steps["step_key"]),
-        "status": steps["status"].astype(STEP_STATUS_DTYPE),
-        "start": steps["start"],
-        "duration": steps["duration"].dt.total_seconds().astype("float64"),
-    })
-    out.insert(4, "run_start", out.groupby("run_id", sort=False, dropna=False)["start"].transform("min"))
-    by = ["step_key", "run_start", "run_id"]
-    if runs is not None:
-        require_kind(runs, "runs", func="duration_trend")
-        extra = pd.DataFrame({
-            "run_id": _text_column(runs["run_id"]),
-            "job_name": runs["job_name"],
-            "run_status": runs["status"],
-            "created": runs["created"],
-        }).drop_duplicates("run_id")
-        out = out.merge(extra, on="run_id", how="left")
-        by = ["step_key", "created", "run_start", "run_id"]
-    return out.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
-
-
-def compare_step_durations(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """Step durations of two runs side by side.
-
-    Parameters
-    ----------
-    a, b : pandas.DataFrame
-        Each an events frame of one run or its :func:`runlens.step_durations` frame (a
-        plain ``pd.concat`` of such frames is fine).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per step key of either run, in ``a``'s step order then ``b``'s extra
-        steps: ``step_key``, ``status_a``, ``status_b``, ``duration_a``, ``duration_b``
-        (float seconds; NaN when the step did not run or has not finished in that run)
-        and ``delta`` (``duration_b - duration_a``, positive when ``b`` was slower).
-        ``attrs`` holds ``run_a`` and ``run_b``.
-
-    Raises
-    ------
-    InvalidArgument
-        A side is neither kind of frame, or holds several runs.
-
-    Examples
-    --------
-    >>> runlens.compare_step_durations(client.events(old), client.events(new))   # doctest: +SKIP
-    """
-    sa, sb = (_steps_frame(frame, "compare_step_durations") for frame in (a, b))
-    for steps in (sa, sb):
-        if steps["run_id"].nunique() > 1:
-            raise InvalidArgument("compare_step_durations() takes one run on each side; filter a frame "
-                                  "of several runs first (frame[frame.run_id == run_id])")
-
-    def side(steps: pd.DataFrame, suffix: str) -> pd.DataFrame:
-        return pd.DataFrame({
-            "step_key": steps["step_key"].astype(str).to_numpy(),
-            f"status_{suffix}": steps["status"].astype(str).to_numpy(),
-            f"duration_{suffix}": steps["duration"].dt.total_seconds().astype("float64").to_numpy(),
-        }).drop_duplicates("step_key")
-
-    left, right = side(sa, "a"), side(sb, "b")
-    keys = list(dict.fromkeys([*left["step_key"], *right["step_key"]]))
-    out = left.merge(right, on="step_key", how="outer").set_index("step_key").loc[keys].reset_index()
-    out = out[["step_key", "status_a", "status_b", "duration_a", "duration_b"]]
-    out["delta"] = out["duration_b"] - out["duration_a"]
-    out.attrs.update(run_a=_run_of(sa), run_b=_run_of(sb))
-    return out
-
-
-def _run_of(steps: pd.DataFrame) -> str | None:
-    ids = steps["run_id"].dropna()
-    return str(ids.iloc[0]) if len(ids) else None

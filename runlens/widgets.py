@@ -8,7 +8,7 @@
 The widgets only wire controls to the library: filtering is
 :func:`runlens.filters.filter_events` (the CLI's ``--type``/``--step``/``--level``),
 the Gantt is :func:`runlens.plotting.plot_timeline`, step numbers are
-:func:`runlens.steps.step_durations` and :func:`runlens.steps.run_summary`.
+:func:`runlens.steps.step_durations` and :func:`runlens.summary.run_summary`.
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects that pyplot never sees
 and are shipped to the frontend as PNG: nothing accumulates in ``plt.get_fignums()``,
@@ -35,8 +35,10 @@ import pandas as pd
 from .errors import InvalidArgument, RunlensError
 from .filters import filter_events
 from .frames import concat_events, empty_events_frame, require_kind
-from .steps import compare_step_durations, run_summary, step_durations
+from .steps import step_durations
+from .summary import run_summary
 from .text import MISSING, duration_text, iso_utc
+from .trends import compare_step_durations
 from .vocabulary import LEVELS, TERMINAL_STATUSES
 
 if TYPE_CHECKING:

@@ -50,7 +50,8 @@ def show_run(client, run_id: str, out_dir: Path) -> Path:
 
     from ..formatting import format_events_table
     from ..plotting import plot_timeline
-    from ..steps import run_summary, step_durations
+    from ..steps import step_durations
+    from ..summary import run_summary
 
     run = client.run(run_id)
     events = client.events(run_id)

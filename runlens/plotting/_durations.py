@@ -43,7 +43,8 @@ def plot_step_durations(steps: pd.DataFrame, ax=None, *, kind: str = "auto", run
         For an unknown ``kind``, ``kind="bar"`` over several runs, or a frame of another kind.
     """
     from ..frames import require_kind
-    from ..steps import duration_trend, step_durations
+    from ..steps import step_durations
+    from ..trends import duration_trend
     from ._trend import plot_trend
 
     if kind not in KINDS:

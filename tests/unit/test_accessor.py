@@ -12,7 +12,9 @@ import runlens  # noqa: F401  registers df.runlens
 from runlens.errors import InvalidArgument
 from runlens.filters import filter_events
 from runlens.frames import concat_events, runs_frame, step_stats_frame
-from runlens.steps import duration_trend, run_summary, step_durations
+from runlens.steps import step_durations
+from runlens.summary import run_summary
+from runlens.trends import duration_trend
 from tests.builders import etl_run
 
 

@@ -20,7 +20,8 @@ from runlens.errors import InvalidArgument
 from runlens.frames import concat_events, empty_events_frame, runs_frame, step_stats_frame
 from runlens.plotting import COLORS, plot_step_comparison, plot_step_durations, plot_timeline, timeline_layout
 from runlens.plotting._trend import OTHERS, trend_highlights
-from runlens.steps import compare_step_durations, duration_trend, step_durations
+from runlens.steps import step_durations
+from runlens.trends import compare_step_durations, duration_trend
 from tests.builders import T0, RunBuilder, etl_run, live_run
 
 RUN_START_A = pd.Timestamp(T0 + 1000, unit="ms", tz="UTC")

@@ -22,15 +22,9 @@ from runlens.errors import InvalidArgument, RunlensWarning
 from runlens.event_types import EVENT_TYPES
 from runlens.frames import EVENT_COLUMNS, LEVEL_DTYPE, concat_events, empty_events_frame, runs_frame
 from runlens.models import Run
-from runlens.steps import (
-    STEP_COLUMNS,
-    RunSummary,
-    StepFailure,
-    compare_step_durations,
-    duration_trend,
-    run_summary,
-    step_durations,
-)
+from runlens.steps import STEP_COLUMNS, step_durations
+from runlens.summary import RunSummary, StepFailure, run_summary
+from runlens.trends import compare_step_durations, duration_trend
 from tests.builders import INTERRUPTED, T0, RunBuilder, canceled_run, etl_run, live_run
 
 # The runs themselves (etl_run, live_run, canceled_run) are built in tests/builders.py.

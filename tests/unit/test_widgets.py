@@ -16,10 +16,8 @@ from runlens.client import Client
 from runlens.filters import filter_events
 from runlens.frames import concat_events, runs_frame
 from runlens.models import Run
-from runlens.steps import (
-    compare_step_durations,
-    step_durations,
-)
+from runlens.steps import step_durations
+from runlens.trends import compare_step_durations
 from runlens.widgets import RunsBrowser, Timeline, timeline
 from tests.builders import T0, RunBuilder, cursor_for, etl_run, storage_id
 
