@@ -23,7 +23,7 @@ from runlens.event_types import EVENT_TYPES
 from runlens.frames import EVENT_COLUMNS, LEVEL_DTYPE, concat_events, empty_events_frame, runs_frame
 from runlens.models import Run
 from runlens.steps import STEP_COLUMNS, step_durations
-from runlens.summary import RunSummary, StepFailure, run_summary
+from runlens.summary import run_summary
 from runlens.trends import compare_step_durations, duration_trend
 from tests.builders import INTERRUPTED, T0, RunBuilder, canceled_run, etl_run, live_run
 
@@ -435,98 +435,6 @@ def test_one_million_events(record_property):
     assert steps["start"].is_monotonic_increasing
 
 
-# --------------------------------------------------------------------------- run_summary
-
-
-def test_run_summary_of_a_failed_run():
-    b = etl_run()
-    summary = run_summary(b.frame())
-    assert isinstance(summary, RunSummary)
-    assert summary.run_id == "run-a" and summary.status == "FAILURE"
-    assert summary.wall_time == ms(9400 - 1000)
-    assert summary.queued == ms(1000)  # RUN_ENQUEUED → RUN_START
-    assert summary.steps_by_status == {"SUCCESS": 5, "FAILURE": 1, "IN_PROGRESS": 0, "SKIPPED": 2, "CANCELED": 0}
-    assert summary.slowest_steps[0] == ("transform", ms(3200))
-    assert len(summary.slowest_steps) == 5
-    assert [d for _, d in summary.slowest_steps] == sorted((d for _, d in summary.slowest_steps), reverse=True)
-    assert summary.total_retry_wait == ms(1100)  # worker start-up of the retry excluded
-    assert summary.materializations == ["raw/orders", "clean/orders"]
-    assert summary.first_failure[:3] == ("process[apac]", "ValueError", "bad region apac")
-    assert summary.n_events == len(b.records)
-
-
-def test_run_summary_text_and_html():
-    summary = run_summary(etl_run().frame())
-    text = str(summary)
-    lines = text.splitlines()
-    assert lines[0].split() == ["Run", "run-a"]
-    width = len("Retry wait")  # the longest label: values start two spaces after it
-    assert all(line[width:width + 2] == "  " and line[width + 2] != " " for line in lines), text
-    assert "Wall time" in text and "8.400 s" in text
-    assert "process[apac]: ValueError: bad region apac" in text
-    assert repr(summary) == text
-    html = summary._repr_html_()
-    assert html.startswith("<table>") and "<th" in html and "process[apac]: ValueError" in html
-
-
-def test_run_summary_of_a_run_in_progress():
-    summary = run_summary(live_run().frame())
-    assert summary.status == "STARTED"
-    assert summary.wall_time is None
-    assert summary.queued == ms(500)  # RUN_STARTING → RUN_START when not queued
-    assert summary.steps_by_status["IN_PROGRESS"] == 3 and summary.steps_by_status["SKIPPED"] == 1
-    assert summary.first_failure is None and summary.materializations == []
-
-
-def test_run_summary_prefers_the_run_model():
-    run = Run(id="run-a", status="CANCELED", jobName="etl_job", creationTime=(T0 - 5000) / 1000,
-              startTime=(T0 + 1000) / 1000, endTime=(T0 + 9999) / 1000)
-    frame = concat_events([etl_run().frame(), live_run().frame()])
-    summary = run_summary(frame, run)
-    assert summary.status == "CANCELED" and summary.job_name == "etl_job"
-    assert summary.wall_time == ms(8400)  # events win over the model's times
-    assert summary.n_events == len(etl_run().records)
-    with pytest.raises(InvalidArgument, match="one run"):
-        run_summary(frame)
-    with pytest.raises(InvalidArgument, match="no event of run 'run-z'"):
-        run_summary(frame, Run(id="run-z", status="SUCCESS", jobName="etl_job", creationTime=T0 / 1000))
-    with pytest.raises(InvalidArgument, match="takes run= as a runlens Run"):
-        run_summary(frame, {"id": "run-a"})
-
-
-def test_run_summary_of_an_empty_frame():
-    summary = run_summary(empty_events_frame())
-    assert summary.status == "UNKNOWN" and summary.n_events == 0 and summary.wall_time is None
-    assert summary.steps_by_status == {"SUCCESS": 0, "FAILURE": 0, "IN_PROGRESS": 0, "SKIPPED": 0, "CANCELED": 0}
-    assert "Events" in str(summary)
-
-
-# --------------------------------------------------------------------------- duration_trend
-
-
-def test_duration_trend_with_runs():
-    frames = [etl_run(f"run-{i}", T0 + i * 3_600_000).frame() for i in range(3)]
-    steps = step_durations(concat_events(frames))
-    runs = runs_frame([{"id": f"run-{i}", "jobName": "etl_job", "status": "FAILURE",
-                        "creationTime": (T0 + i * 3_600_000) / 1000} for i in (2, 1, 0)])
-    trend = duration_trend(steps, runs)
-    assert list(trend.columns) == ["run_id", "step_key", "status", "start", "run_start", "duration", "job_name",
-                                   "run_status", "created"]
-    transform = trend[trend["step_key"] == "transform"]
-    assert transform["run_id"].tolist() == ["run-0", "run-1", "run-2"]  # by creation time
-    assert transform["duration"].tolist() == [3.2, 3.2, 3.2]
-    assert transform["created"].tolist() == [at(0), at(3_600_000), at(7_200_000)]
-    assert trend.loc[trend["step_key"] == "load", "duration"].isna().all()
-    assert (trend.groupby("run_id")["run_start"].nunique() == 1).all()
-
-
-def test_duration_trend_without_runs():
-    trend = duration_trend(step_durations(etl_run().frame()))
-    assert list(trend.columns) == ["run_id", "step_key", "status", "start", "run_start", "duration"]
-    assert trend["duration"].dtype == "float64"
-    assert len(trend) == 8
-
-
 # --------------------------------------------------------------------------- partial frames (#12 defect 4)
 
 
@@ -557,56 +465,6 @@ def test_a_whole_frame_does_not_warn():
     for events in (frame, etl_run().frame(), pd.concat([frame, live_run().frame()])):
         assert _caught(lambda events=events: step_durations(events)) == []
     assert _caught(lambda: run_summary(frame)) == []
-
-
-# --------------------------------------------------------------------------- where it failed (#12 defect 5)
-
-
-_CAUSE_STACK = ('  File "/srv/dagster/_core/execution/plan/utils.py", line 54, in op_execution_error_boundary\n'
-                '    yield\n'
-                '  File "/home/me/etl/ops.py", line 41, in process\n'
-                '    rows = parse(region)\n'
-                '  File "/home/me/etl/parse.py", line 7, in parse\n'
-                '    raise ValueError(f"bad region {region}")\n')
-
-
-def _with_cause_stack(frame: pd.DataFrame, stacks: dict[str, str | None]) -> pd.DataFrame:
-    """`frame` with an ``error_cause_stack`` column: `stacks` on each step's STEP_FAILURE."""
-    column = pd.Series(pd.NA, index=frame.index, dtype="string")
-    for step, stack in stacks.items():
-        column[(frame["event_type"] == "STEP_FAILURE") & (frame["step_key"] == step)] = stack
-    return frame.assign(error_cause_stack=column)
-
-
-def test_run_summary_says_where_the_user_code_failed():
-    """#12 defect 5: the last frame of the user's stack (the error's cause) is shown."""
-    summary = run_summary(_with_cause_stack(etl_run().frame(), {"process[apac]": _CAUSE_STACK}))
-    failure = summary.first_failure
-    assert isinstance(failure, StepFailure)
-    assert failure.where == 'File "/home/me/etl/parse.py", line 7, in parse'
-    assert failure.stack == _CAUSE_STACK
-    text = str(summary)
-    assert 'Where       File "/home/me/etl/parse.py", line 7, in parse' in text, text
-    html = summary._repr_html_()
-    assert "parse.py&quot;, line 7" in html and "<pre>" in html and "ops.py&quot;, line 41" in html
-
-
-def test_where_falls_back_without_a_cause_stack():
-    frame = etl_run().frame()
-    for events in (frame.drop(columns=["error_cause_stack"], errors="ignore"),
-                   _with_cause_stack(frame, {"process[apac]": None})):
-        summary = run_summary(events)
-        assert summary.first_failure[:3] == ("process[apac]", "ValueError", "bad region apac")
-        assert summary.first_failure.where is None and summary.first_failure.stack is None
-        assert "Where" not in str(summary) and "<pre>" not in summary._repr_html_()
-    # Not wrapped by Dagster (a Failure raised in the op): the error's own stack is the user's.
-    b = RunBuilder().event(0, "RUN_START").event(10, "STEP_START", "s")
-    b.event(20, "STEP_FAILURE", "s", error={
-        "message": "dagster._core.definitions.events.Failure: no data\n", "className": "Failure",
-        "stack": ['  File "/home/me/etl/ops.py", line 12, in s\n', '    raise Failure("no data")\n']})
-    failure = run_summary(b.frame()).first_failure
-    assert failure[:3] == ("s", "Failure", "no data")
-    assert failure.where == 'File "/home/me/etl/ops.py", line 12, in s'
 
 
 # --------------------------------------------------------------------------- cancellation (#12 defect 6)
@@ -653,25 +511,3 @@ def test_a_run_canceled_while_queued_has_no_duration():
                                                          creationTime=T0 / 1000))
     assert never.wall_time is None and never.queued is None and never.status == "NOT_STARTED"
 
-
-# --------------------------------------------------------------------------- plain pd.concat (#12 defect 11)
-
-
-def test_trend_and_compare_accept_plain_pd_concat():
-    """#12 defect 11: pd.concat turns categoricals into objects and drops attrs; still fine."""
-    a, b, c = etl_run(), live_run(), canceled_run()
-    frames = [x.frame() for x in (a, b, c)]
-    expected = duration_trend(step_durations(concat_events(frames)))
-    plain_steps = pd.concat([step_durations(f) for f in frames], ignore_index=True)
-    assert plain_steps["step_key"].dtype != "category" and plain_steps.attrs == {}
-    for given in (pd.concat(frames, ignore_index=True), plain_steps, plain_steps.astype({"status": object})):
-        pd.testing.assert_frame_equal(duration_trend(given), expected)
-    runs = runs_frame([{"id": r, "jobName": "etl_job", "status": "SUCCESS", "creationTime": (T0 + i) / 1000}
-                       for i, r in enumerate(("run-a", "run-b", "run-x"))])
-    pd.testing.assert_frame_equal(duration_trend(plain_steps, pd.concat([runs.iloc[:1], runs.iloc[1:]])),
-                                  duration_trend(step_durations(concat_events(frames)), runs))
-    side_a = plain_steps[plain_steps["run_id"] == "run-a"]
-    side_b = pd.concat([frames[2]], ignore_index=True)
-    compared = compare_step_durations(side_a, side_b)
-    pd.testing.assert_frame_equal(compared, compare_step_durations(frames[0], frames[2]))
-    assert compared.attrs == {"run_a": "run-a", "run_b": "run-x"}

@@ -1,0 +1,229 @@
+"""runlens.summary: run_summary over synthetic runs shaped like real Dagster runs (tests/builders.py)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from runlens.errors import InvalidArgument
+from runlens.frames import concat_events, empty_events_frame
+from runlens.models import Run
+from runlens.summary import RunSummary, StepFailure, run_summary
+from tests.builders import T0, RunBuilder, etl_run, live_run
+
+# The runs themselves (etl_run, live_run, canceled_run) are built in tests/builders.py.
+
+
+def ms(n: int) -> pd.Timedelta:
+    return pd.Timedelta(milliseconds=n)
+
+
+def at(offset: int, t0: int = T0) -> pd.Timestamp:
+    return pd.Timestamp(t0 + offset, unit="ms", tz="UTC")
+
+
+def reference_step_stats(records: list[dict]) -> dict[str, dict]:
+    """Dagster's ``stepStats`` replay (dagster/_core/execution/stats.py), over raw records."""
+    stats: dict[str, dict] = {}
+    for r in records:
+        step, kind, t = r.get("stepKey"), r.get("eventType"), int(r["timestamp"])
+        if not step or kind not in ("STEP_START", "STEP_RESTARTED", "STEP_UP_FOR_RETRY", "STEP_FAILURE",
+                                    "STEP_SUCCESS", "STEP_SKIPPED"):
+            continue
+        s = stats.setdefault(step, {"status": None, "start": None, "end": None, "attempts": [], "open": None})
+        if kind in ("STEP_START", "STEP_RESTARTED"):
+            if kind == "STEP_START":
+                s["status"], s["start"] = "IN_PROGRESS", t
+            s["open"] = t
+            continue
+        if kind != "STEP_UP_FOR_RETRY":
+            s["end"], s["status"] = t, kind.removeprefix("STEP_")
+        s["attempts"].append((s["open"] if s["open"] is not None else t, t))
+        s["open"] = None
+    return stats
+
+
+def assert_agrees_with_stepstats(records: list[dict], steps: pd.DataFrame) -> None:
+    truth = reference_step_stats(records)
+    ours = steps.set_index(steps["step_key"].astype(str))
+    for key, s in truth.items():
+        row = ours.loc[key]
+        assert row["status"] == (s["status"] or "IN_PROGRESS"), key
+        assert (pd.isna(row["start"]) if s["start"] is None else row["start"] == at(s["start"], 0)), key
+        assert (pd.isna(row["end"]) if s["end"] is None else row["end"] == at(s["end"], 0)), key
+        assert row["attempts"] == len(s["attempts"]), key
+        closed = [(a, b) for a, b in row["attempt_spans"] if b is not None]
+        assert closed == [(at(a, 0), at(b, 0)) for a, b in s["attempts"]], key
+
+
+def reference_overheads(records: list[dict]) -> dict[str, dict]:
+    """The time between attempts, split as step_durations documents, by a plain loop.
+
+    Per step, in storage order: a gap opens when an attempt closes and ends when the next
+    attempt starts (a closer with no open attempt starts a zero-length one); the retry's
+    worker start-up (STEP_WORKER_STARTING → STARTED inside the gap) is taken out of it,
+    the rest is ``retry_wait``.
+    """
+    out: dict[str, dict] = {}
+    for r in records:
+        step, kind, t = r.get("stepKey"), r.get("eventType"), int(r["timestamp"])
+        if not step:
+            continue
+        s = out.setdefault(step, {"retry_wait": 0, "retry_startup": 0, "worker_startup": None,
+                                  "open": None, "gap_start": None, "gap_workers": [], "worker_open": None})
+        if kind in ("STEP_START", "STEP_RESTARTED"):
+            _start_attempt(s, t)
+        elif kind in ("STEP_UP_FOR_RETRY", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
+            if s["open"] is None:
+                _start_attempt(s, t)
+            s["open"], s["gap_start"] = None, t
+        elif kind == "STEP_WORKER_STARTING":
+            s["worker_open"] = t
+        elif kind == "STEP_WORKER_STARTED" and s["worker_open"] is not None:
+            s["worker_startup"] = (s["worker_startup"] or 0) + t - s["worker_open"]
+            if s["gap_start"] is not None:
+                s["gap_workers"].append((s["worker_open"], t))
+            s["worker_open"] = None
+    return out
+
+
+def _start_attempt(s: dict, at: int) -> None:
+    """An attempt starts at `at`: close the gap before it, if any, and split it."""
+    if s["gap_start"] is not None:
+        inside = sum(max(0, min(we, at) - max(ws, s["gap_start"])) for ws, we in s["gap_workers"])
+        s["retry_wait"] += at - s["gap_start"] - inside
+        s["retry_startup"] += inside
+    s["open"], s["gap_start"], s["gap_workers"] = at, None, []
+
+
+def assert_overheads_agree(records: list[dict], steps: pd.DataFrame) -> None:
+    """retry_wait and worker_startup as the loop computes them, and the documented sum:
+    attempt_time + retry_wait + the retries' worker start-up == duration."""
+    ours = steps.set_index(steps["step_key"].astype(str))
+    stats = reference_step_stats(records)
+    for key, s in reference_overheads(records).items():
+        if key not in stats:
+            continue  # never started: no stepStats row
+        row = ours.loc[key]
+        assert row["retry_wait"] == ms(s["retry_wait"]), key
+        assert (pd.isna(row["worker_startup"]) if s["worker_startup"] is None
+                else row["worker_startup"] == ms(s["worker_startup"])), key
+        if pd.notna(row["duration"]):
+            assert row["attempt_time"] + row["retry_wait"] + ms(s["retry_startup"]) == row["duration"], key
+
+
+# --------------------------------------------------------------------------- run_summary
+
+
+def test_run_summary_of_a_failed_run():
+    b = etl_run()
+    summary = run_summary(b.frame())
+    assert isinstance(summary, RunSummary)
+    assert summary.run_id == "run-a" and summary.status == "FAILURE"
+    assert summary.wall_time == ms(9400 - 1000)
+    assert summary.queued == ms(1000)  # RUN_ENQUEUED → RUN_START
+    assert summary.steps_by_status == {"SUCCESS": 5, "FAILURE": 1, "IN_PROGRESS": 0, "SKIPPED": 2, "CANCELED": 0}
+    assert summary.slowest_steps[0] == ("transform", ms(3200))
+    assert len(summary.slowest_steps) == 5
+    assert [d for _, d in summary.slowest_steps] == sorted((d for _, d in summary.slowest_steps), reverse=True)
+    assert summary.total_retry_wait == ms(1100)  # worker start-up of the retry excluded
+    assert summary.materializations == ["raw/orders", "clean/orders"]
+    assert summary.first_failure[:3] == ("process[apac]", "ValueError", "bad region apac")
+    assert summary.n_events == len(b.records)
+
+
+def test_run_summary_text_and_html():
+    summary = run_summary(etl_run().frame())
+    text = str(summary)
+    lines = text.splitlines()
+    assert lines[0].split() == ["Run", "run-a"]
+    width = len("Retry wait")  # the longest label: values start two spaces after it
+    assert all(line[width:width + 2] == "  " and line[width + 2] != " " for line in lines), text
+    assert "Wall time" in text and "8.400 s" in text
+    assert "process[apac]: ValueError: bad region apac" in text
+    assert repr(summary) == text
+    html = summary._repr_html_()
+    assert html.startswith("<table>") and "<th" in html and "process[apac]: ValueError" in html
+
+
+def test_run_summary_of_a_run_in_progress():
+    summary = run_summary(live_run().frame())
+    assert summary.status == "STARTED"
+    assert summary.wall_time is None
+    assert summary.queued == ms(500)  # RUN_STARTING → RUN_START when not queued
+    assert summary.steps_by_status["IN_PROGRESS"] == 3 and summary.steps_by_status["SKIPPED"] == 1
+    assert summary.first_failure is None and summary.materializations == []
+
+
+def test_run_summary_prefers_the_run_model():
+    run = Run(id="run-a", status="CANCELED", jobName="etl_job", creationTime=(T0 - 5000) / 1000,
+              startTime=(T0 + 1000) / 1000, endTime=(T0 + 9999) / 1000)
+    frame = concat_events([etl_run().frame(), live_run().frame()])
+    summary = run_summary(frame, run)
+    assert summary.status == "CANCELED" and summary.job_name == "etl_job"
+    assert summary.wall_time == ms(8400)  # events win over the model's times
+    assert summary.n_events == len(etl_run().records)
+    with pytest.raises(InvalidArgument, match="one run"):
+        run_summary(frame)
+    with pytest.raises(InvalidArgument, match="no event of run 'run-z'"):
+        run_summary(frame, Run(id="run-z", status="SUCCESS", jobName="etl_job", creationTime=T0 / 1000))
+    with pytest.raises(InvalidArgument, match="takes run= as a runlens Run"):
+        run_summary(frame, {"id": "run-a"})
+
+
+def test_run_summary_of_an_empty_frame():
+    summary = run_summary(empty_events_frame())
+    assert summary.status == "UNKNOWN" and summary.n_events == 0 and summary.wall_time is None
+    assert summary.steps_by_status == {"SUCCESS": 0, "FAILURE": 0, "IN_PROGRESS": 0, "SKIPPED": 0, "CANCELED": 0}
+    assert "Events" in str(summary)
+
+
+# --------------------------------------------------------------------------- where it failed (#12 defect 5)
+
+
+_CAUSE_STACK = ('  File "/srv/dagster/_core/execution/plan/utils.py", line 54, in op_execution_error_boundary\n'
+                '    yield\n'
+                '  File "/home/me/etl/ops.py", line 41, in process\n'
+                '    rows = parse(region)\n'
+                '  File "/home/me/etl/parse.py", line 7, in parse\n'
+                '    raise ValueError(f"bad region {region}")\n')
+
+
+def _with_cause_stack(frame: pd.DataFrame, stacks: dict[str, str | None]) -> pd.DataFrame:
+    """`frame` with an ``error_cause_stack`` column: `stacks` on each step's STEP_FAILURE."""
+    column = pd.Series(pd.NA, index=frame.index, dtype="string")
+    for step, stack in stacks.items():
+        column[(frame["event_type"] == "STEP_FAILURE") & (frame["step_key"] == step)] = stack
+    return frame.assign(error_cause_stack=column)
+
+
+def test_run_summary_says_where_the_user_code_failed():
+    """#12 defect 5: the last frame of the user's stack (the error's cause) is shown."""
+    summary = run_summary(_with_cause_stack(etl_run().frame(), {"process[apac]": _CAUSE_STACK}))
+    failure = summary.first_failure
+    assert isinstance(failure, StepFailure)
+    assert failure.where == 'File "/home/me/etl/parse.py", line 7, in parse'
+    assert failure.stack == _CAUSE_STACK
+    text = str(summary)
+    assert 'Where       File "/home/me/etl/parse.py", line 7, in parse' in text, text
+    html = summary._repr_html_()
+    assert "parse.py&quot;, line 7" in html and "<pre>" in html and "ops.py&quot;, line 41" in html
+
+
+def test_where_falls_back_without_a_cause_stack():
+    frame = etl_run().frame()
+    for events in (frame.drop(columns=["error_cause_stack"], errors="ignore"),
+                   _with_cause_stack(frame, {"process[apac]": None})):
+        summary = run_summary(events)
+        assert summary.first_failure[:3] == ("process[apac]", "ValueError", "bad region apac")
+        assert summary.first_failure.where is None and summary.first_failure.stack is None
+        assert "Where" not in str(summary) and "<pre>" not in summary._repr_html_()
+    # Not wrapped by Dagster (a Failure raised in the op): the error's own stack is the user's.
+    b = RunBuilder().event(0, "RUN_START").event(10, "STEP_START", "s")
+    b.event(20, "STEP_FAILURE", "s", error={
+        "message": "dagster._core.definitions.events.Failure: no data\n", "className": "Failure",
+        "stack": ['  File "/home/me/etl/ops.py", line 12, in s\n', '    raise Failure("no data")\n']})
+    failure = run_summary(b.frame()).first_failure
+    assert failure[:3] == ("s", "Failure", "no data")
+    assert failure.where == 'File "/home/me/etl/ops.py", line 12, in s'
+
