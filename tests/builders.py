@@ -9,7 +9,7 @@ Not a test module (no tests here): every test module that needs events imports t
 * ``cursor_for``/``storage_id`` write and read Dagster's opaque event cursor.
 * ``RunBuilder`` appends one run's records in storage order and makes its events frame;
   ``etl_run``, ``live_run`` and ``canceled_run`` are runs shaped like what Dagster 1.13
-  stores (see /work/shared/docs/dagster-graphql.md, "Step timing truth"); ``user_error``
+  stores (see shared/docs/dagster-graphql.md, "Step timing truth"); ``user_error``
   is an error as Dagster reports a raise in op code.
 
 Malformed answers (what a broken server or proxy might send) are Hypothesis strategies in

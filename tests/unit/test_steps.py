@@ -1,7 +1,7 @@
 """runlens.steps over synthetic events frames shaped like real Dagster runs.
 
 The runs (tests/builders.py) follow what a Dagster 1.13 multiprocess run stores (see
-/work/shared/docs/dagster-graphql.md, "Step timing truth"): worker and resource markers
+shared/docs/dagster-graphql.md, "Step timing truth"): worker and resource markers
 before STEP_START, LOADED_INPUT/STEP_INPUT after it, STEP_OUTPUT/HANDLED_OUTPUT before
 STEP_SUCCESS, STEP_UP_FOR_RETRY → STEP_RESTARTED for a retry, and an abandoned step's
 "Dependencies for step ... Not executing." ERROR log line. Parallel steps interleave in
