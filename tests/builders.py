@@ -219,3 +219,13 @@ def canceled_run(run_id: str = "run-x", t0: int = T0 + 7_200_000) -> RunBuilder:
     b.event(2100, "STEP_FAILURE", "slow", error=INTERRUPTED)
     b.event(2200, "RUN_CANCELED", message="Execution of run for \"slow_job\" canceled.")
     return b
+
+
+def ms(n: int) -> pd.Timedelta:
+    """`n` milliseconds."""
+    return pd.Timedelta(milliseconds=n)
+
+
+def at(offset: int, t0: int = T0) -> pd.Timestamp:
+    """The UTC time `offset` milliseconds after `t0` (the builders' epoch)."""
+    return pd.Timestamp(t0 + offset, unit="ms", tz="UTC")

@@ -25,17 +25,9 @@ from runlens.models import Run
 from runlens.steps import STEP_COLUMNS, step_durations
 from runlens.summary import run_summary
 from runlens.trends import compare_step_durations, duration_trend
-from tests.builders import INTERRUPTED, T0, RunBuilder, canceled_run, etl_run, live_run
+from tests.builders import INTERRUPTED, T0, RunBuilder, at, canceled_run, etl_run, live_run, ms
 
 # The runs themselves (etl_run, live_run, canceled_run) are built in tests/builders.py.
-
-
-def ms(n: int) -> pd.Timedelta:
-    return pd.Timedelta(milliseconds=n)
-
-
-def at(offset: int, t0: int = T0) -> pd.Timestamp:
-    return pd.Timestamp(t0 + offset, unit="ms", tz="UTC")
 
 
 def reference_step_stats(records: list[dict]) -> dict[str, dict]:
