@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-import requests
 
 from runlens.client import Client
 from runlens.filters import filter_events
 from runlens.frames import concat_events, runs_frame
 from runlens.models import Run
 from runlens.steps import step_durations
+from runlens.transport import MockTransport
 from runlens.trends import compare_step_durations
 from runlens.widgets import RunsBrowser, Timeline, timeline
 from tests.builders import T0, RunBuilder, cursor_for, etl_run, storage_id
@@ -193,8 +192,8 @@ def test_empty_run_draws_a_message():
 class GrowingRun(Client):
     """A real Client over a run whose log grows by ``step`` events per poll.
 
-    Only the network is replaced: the transport's HTTP exchange answers ``logsForRun``
-    with a JSON body of one page (decoded by runlens as any server's), and the run's
+    Only the network is replaced, through the public seam (``MockTransport``): it answers
+    ``logsForRun`` with a JSON body of one page (decoded by runlens as any server's), and the run's
     status is set here, so the widget follows through :meth:`Client.follow` exactly as
     against a server. The run turns SUCCESS once every event but the last is visible;
     the last (the ENGINE_EVENT Dagster stores after the terminal event) appears one
@@ -202,15 +201,14 @@ class GrowingRun(Client):
     """
 
     def __init__(self, records: list[dict], run_id: str = "run-a", step: int = 7, page_size: int = 5):
-        super().__init__("http://fake/graphql", progress=False, max_retries=0)
+        super().__init__(transport=MockTransport(self._answer, url="http://fake/graphql"), progress=False)
         self.records, self.run_id, self.step, self.page_size = records, run_id, step, page_size
         self.visible = min(step, len(records))
         self.cursors: list[str | None] = []
         self.status_calls = 0
         self.lock = threading.Lock()
-        self.transport._send = self._answer
 
-    def _answer(self, payload, run_id):
+    def _answer(self, payload):
         variables = payload["variables"]
         assert variables["runId"] == self.run_id
         cursor = variables["afterCursor"]
@@ -220,12 +218,8 @@ class GrowingRun(Client):
         start = storage_id(cursor) + 1
         page = self.records[start : min(start + self.page_size, visible, start + variables["limit"])]
         next_cursor = cursor_for(start + len(page) - 1) if page else cursor
-        body = {"data": {"logsForRun": {"__typename": "EventConnection", "events": page, "cursor": next_cursor,
+        return {"data": {"logsForRun": {"__typename": "EventConnection", "events": page, "cursor": next_cursor,
                                         "hasMore": len(page) == self.page_size}}}
-        response = requests.Response()
-        response.status_code = 200
-        response.headers["Content-Type"] = "application/json"
-        return response, json.dumps(body).encode()
 
     def run_status(self, run_id):
         self.status_calls += 1
