@@ -23,6 +23,9 @@ from runlens.event_types import EVENT_TYPES
 from runlens.vocabulary import LEVELS, RUN_STATUSES
 from tests.builders import cursor_for, log_line, storage_id
 
+#: Where the unit tests' fake Dagster answers (``responses`` intercepts it; nothing listens).
+BASE_URL = "http://dagster.test:3000"
+URL = BASE_URL + "/graphql"
 RUN_ID = "run-1"
 
 

@@ -25,9 +25,8 @@ from runlens.formatting import MIN_MESSAGE_WIDTH
 from runlens.frames import events_frame, runs_frame
 from tests.builders import log_line, make_events, record
 
+from .fake_dagster import BASE_URL as URL
 from .fake_dagster import FakeDagster
-
-URL = "http://dagster.test:3000"
 
 
 def invoke(*args):

@@ -33,9 +33,8 @@ from runlens.frames import EVENT_COLUMNS
 from runlens.models import LEVELS, EventPage, Run
 from tests.builders import log_line
 
-from .fake_dagster import EVENT, HTTP_SETTINGS, JUNK, PAGE, RUN, SETTINGS, envelope
+from .fake_dagster import BASE_URL, EVENT, HTTP_SETTINGS, JUNK, PAGE, RUN, SETTINGS, URL, envelope
 
-URL = "http://dagster.test:3000/graphql"
 RUN_ID = "run-1"
 
 # -------------------------------------------------------------------------------- checks
@@ -69,7 +68,7 @@ def serve(status_and_doc: tuple[int, object]):
     mock = responses.RequestsMock(assert_all_requests_are_fired=False)
     mock.add_callback(responses.POST, URL, callback=lambda request: (status, {"Content-Type": "application/json"},
                                                                      json.dumps(doc)))
-    mock.add(responses.GET, "http://dagster.test:3000/server_info", json={"dagster_version": "9.9.9"})
+    mock.add(responses.GET, f"{BASE_URL}/server_info", json={"dagster_version": "9.9.9"})
     return mock
 
 

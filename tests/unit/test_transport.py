@@ -13,7 +13,7 @@ import responses
 import runlens
 from runlens import errors
 
-URL = "http://dagster.test:3000/graphql"
+from .fake_dagster import BASE_URL, URL
 
 
 def client(**kw):
@@ -89,7 +89,7 @@ def test_500_with_python_error_in_data_is_server_error():
 def test_validation_error_names_the_field_and_server_version():
     body = {"data": None, "errors": [{"message": 'Cannot query field "jobName" on type "Run".'}]}
     responses.post(URL, status=400, json=body)
-    responses.get("http://dagster.test:3000/server_info", json={"dagster_version": "0.15.0"})
+    responses.get(f"{BASE_URL}/server_info", json={"dagster_version": "0.15.0"})
     with pytest.raises(errors.GraphQLError, match=r'jobName.*0\.15\.0') as info:
         client().run("r1")
     assert info.value.errors == body["errors"]
