@@ -111,3 +111,31 @@ def test_every_public_name_is_documented_in_the_readme():
     missing = [name for name in runlens.__all__ if name != "__version__" and f"`{name}" not in readme
                and f"runlens.{name}" not in readme and f".{name}(" not in readme]
     assert not missing, f"README does not document: {missing}"
+
+
+# The README's module table, in order: each module imports only modules listed before it.
+LAYERS = ["errors", "text", "vocabulary", "event_types", "config", "transport", "frames", "models", "queries",
+          "event_decoder", "filters", "client", "_step_arrays", "steps", "summary", "trends", "plotting",
+          "accessor", "widgets", "formatting", "demo", "cli"]
+
+
+def test_data_flows_one_way_through_the_layers():
+    import ast
+
+    package = ROOT / "runlens"
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    upward = []
+    for path in package.rglob("*.py"):
+        layer = path.relative_to(package).with_suffix("").parts[0]
+        if layer in ("__init__", "__main__"):
+            continue
+        assert layer in rank, f"{layer} is not in the README's module table (LAYERS)"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.level):
+                continue
+            if path.parent != package and node.level == 1:
+                continue  # within a subpackage
+            target = (node.module or "").split(".")[0]
+            if target in rank and rank[target] > rank[layer]:
+                upward.append(f"{path.relative_to(ROOT)} imports {target}")
+    assert not upward, upward
