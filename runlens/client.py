@@ -429,7 +429,9 @@ class Client:
 
     def _stored_events(self, run_id: str) -> pd.DataFrame | None:
         """The run's events from ``history`` if it holds them final and is a store of this deployment."""
-        if self.history.endpoint() != self.url:
+        from .history.sync import deployment_identity
+
+        if self.history.endpoint() != deployment_identity(self):
             return None
         return self.history.final_events(run_id)
 

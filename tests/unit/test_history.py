@@ -475,3 +475,28 @@ def test_a_folder_without_write_permission_is_refused_even_for_root(tmp_path, fa
     monkeypatch.setattr(store_module.tempfile, "NamedTemporaryFile", denied)
     with pytest.raises(runlens.StoreError, match="cannot write to the History store .*Permission denied"):
         runlens.History(tmp_path / "store").sync(fake.client())
+
+
+def test_dagster_plus_deployments_sharing_a_url_never_mix_and_no_secret_is_stored(tmp_path, fake):
+    from runlens.config import Settings
+    from runlens.history.sync import deployment_identity
+
+    def client(deployment: str) -> runlens.Client:
+        transport = runlens.MockTransport(fake.handle, url="https://user:pa55word@dagster.cloud/acme/graphql")
+        transport.settings = Settings(transport.settings.url, token="tok-SECRET-123", organization="acme",
+                                      deployment=deployment, sources={"url": "test", "token": "test",
+                                                                      "organization": "test", "deployment": "test"})
+        return runlens.Client(transport=transport, progress=False)
+
+    prod, staging = client("prod"), client("staging")
+    assert deployment_identity(prod) != deployment_identity(staging)
+    root = tmp_path / "store"
+    h = runlens.History(root)
+    h.sync(prod)
+    with pytest.raises(runlens.StoreError, match="use one store per deployment") as info:
+        h.sync(staging)
+    assert "pa55word" not in str(info.value) and "SECRET" not in str(info.value)
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"SECRET" not in data and b"pa55word" not in data, path
