@@ -180,6 +180,12 @@ class Store:
         for stray in self.root.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
             with contextlib.suppress(FileNotFoundError):
                 stray.unlink()
+        # Data files a committed manifest no longer lists (replaced steps whose deletion a crash cut short).
+        listed = {entry["path"] for kind in ("events", "steps") for entry in manifest["files"][kind]}
+        for kind in ("events", "steps"):
+            for path in (self.root / kind).rglob("*.parquet"):
+                if path.relative_to(self.root).as_posix() not in listed:
+                    path.unlink()
 
     def write_temp(self, rel: str, write, batch: int) -> str:
         """Write a new file with ``write(file_object)`` under its temporary name, fsynced; returns that name."""

@@ -141,6 +141,8 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
         manifest["endpoint"] = endpoint
         if manifest.get("steps_version") is None:
             manifest["steps_version"] = STEPS_VERSION
+        elif manifest["steps_version"] != STEPS_VERSION:
+            _recompute_steps(store, manifest, report)
         records = manifest.setdefault("records", {})
         state = manifest["runs"]
 
@@ -202,6 +204,25 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
             raise
     report.seconds = time.monotonic() - started
     return report
+
+
+def _recompute_steps(store: Store, manifest: dict, report: SyncReport) -> None:
+    """Stored steps of another step computation: recomputed from the stored events (no request), one commit."""
+    from ..steps import STEPS_VERSION, step_durations_unchecked
+    from .query import read_events
+
+    old = [entry["path"] for entry in manifest["files"]["steps"]]
+    final = [run_id for run_id, st in manifest["runs"].items() if st.get("final")]
+    writer = _BatchWriter(store, manifest, report)
+    for i in range(0, len(final), BATCH_RUNS):
+        events = read_events(store, manifest, run_ids=final[i:i + BATCH_RUNS])
+        if len(events):
+            writer.add_steps(step_durations_unchecked(events))
+    manifest["files"]["steps"] = []
+    manifest["steps_version"] = STEPS_VERSION
+    writer.commit(runs_changed=False)
+    # Listed no more; a crash before this leaves them for the next sync's recovery to delete.
+    store.remove(old)
 
 
 def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str], grace: float, max_workers: int,

@@ -500,3 +500,33 @@ def test_dagster_plus_deployments_sharing_a_url_never_mix_and_no_secret_is_store
         if path.is_file():
             data = path.read_bytes()
             assert b"SECRET" not in data and b"pa55word" not in data, path
+
+
+def test_steps_of_an_older_step_computation_are_recomputed_from_stored_events(tmp_path, fake, monkeypatch):
+    from runlens import steps as steps_module
+
+    root = tmp_path / "store"
+    h = runlens.History(root)
+    h.sync(fake.client())
+    before = h.steps()
+    old_files = [p for p in _data_files(root) if p.startswith("steps/")]
+    monkeypatch.setattr(steps_module, "STEPS_VERSION", steps_module.STEPS_VERSION + 1)
+    sent = len(_logs_requests(fake))
+    report = h.sync(fake.client())
+    assert len(_logs_requests(fake)) == sent  # no event refetched
+    assert report.steps_written == len(before)
+    assert json.loads((root / "manifest.json").read_text())["steps_version"] == steps_module.STEPS_VERSION
+    assert not set(old_files) & set(_data_files(root))
+    pd.testing.assert_frame_equal(h.steps(), before)
+
+
+def test_an_unlisted_data_file_left_by_a_crash_is_deleted_by_the_next_sync(tmp_path, fake):
+    root = tmp_path / "store"
+    h = runlens.History(root)
+    h.sync(fake.client())
+    stray = root / "steps/month=2026-11/part-000000.parquet"
+    stray.write_bytes((root / "steps/month=2026-11/part-000001.parquet").read_bytes())
+    before = h.steps()
+    pd.testing.assert_frame_equal(h.steps(), before)  # readers go by the manifest
+    h.sync(fake.client())
+    assert not stray.exists()
