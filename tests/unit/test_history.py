@@ -530,3 +530,33 @@ def test_an_unlisted_data_file_left_by_a_crash_is_deleted_by_the_next_sync(tmp_p
     pd.testing.assert_frame_equal(h.steps(), before)  # readers go by the manifest
     h.sync(fake.client())
     assert not stray.exists()
+
+
+_KILLED_SYNC = """
+import sys
+from runlens.history import sync as sync_module
+from tests.unit.history_fake import deployment
+import runlens
+sync_module.BATCH_RUNS = 1
+runlens.History(sys.argv[1]).sync(deployment().client())
+"""
+
+
+@pytest.mark.parametrize("point", ["before-temp-fsync", "before-manifest", "after-manifest", "after-rename"])
+def test_a_sync_process_killed_by_sigkill_at_a_commit_point_is_completed_by_the_next_one(tmp_path, fake, point):
+    import signal
+    import subprocess
+
+    reference = runlens.History(tmp_path / "reference")
+    reference.sync(fake.client())
+    root = tmp_path / "store"
+    env = {**os.environ, store_module.KILL_ENV: point,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", _KILLED_SYNC, str(root)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    h = runlens.History(root)
+    h.sync(fake.client())  # the killed process's lock went with it
+    assert not list(root.rglob(".tmp-*"))
+    for got, want in zip(_frames(h), _frames(reference), strict=True):
+        pd.testing.assert_frame_equal(got, want)
