@@ -29,6 +29,11 @@ def _month(moment: datetime) -> str:
 
 def _files(store: Store, manifest: dict, kind: str, *, job: str | None, months: set[str] | None,
            until: datetime | None) -> list[str]:
+    return [str(store.resolve(rel, manifest)) for rel in _listed(manifest, kind, job, months, until)]
+
+
+def _listed(manifest: dict, kind: str, job: str | None, months: set[str] | None, until: datetime | None) -> list[str]:
+    """The files of ``kind`` that can hold rows of ``job``, created in ``months`` and before ``until``."""
     chosen = []
     for entry in manifest["files"][kind]:
         if job is not None and job not in entry.get("jobs", []):
@@ -38,7 +43,7 @@ def _files(store: Store, manifest: dict, kind: str, *, job: str | None, months: 
         # Runs created at or after `until` (exclusive) have no earlier rows.
         if until is not None and entry["month"] > _month(until - timedelta(milliseconds=1)):
             continue
-        chosen.append(str(store.resolve(entry["path"], manifest)))
+        chosen.append(entry["path"])
     return chosen
 
 
@@ -118,9 +123,15 @@ def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str |
         runs = manifest["runs"]
         months = {_ms_month(runs[r].get("created_ms", 0)) for r in ids if r in runs}
     paths = _files(store, manifest, "events", job=job, months=months, until=until)
+    if ids is not None:
+        # The manifest knows which files hold each run: a lookup by run opens only those.
+        holding = {f for r in ids for f in manifest["runs"].get(r, {}).get("files", [])}
+        paths = [p for p, rel in zip(paths, _listed(manifest, "events", job, months, until), strict=True)
+                 if rel in holding]
     parts = []
     if ids is not None:
         parts.append(pc.field("run_id").isin(ids))
+        parts.extend(_created_range(manifest, ids))
     if job is not None:
         parts.append(pc.field("job_name") == job)
     if since is not None:
@@ -160,6 +171,7 @@ def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | 
     parts = []
     if ids is not None:
         parts.append(pc.field("run_id").isin(ids))
+        parts.extend(_created_range(manifest, ids))
     if job is not None:
         parts.append(pc.field("job_name") == job)
     if since is not None:
@@ -169,6 +181,17 @@ def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | 
     table = _scan(paths, STEPS_SCHEMA, _and(parts))
     table = table.sort_by([("run_created", "ascending"), ("run_id", "ascending")])
     return steps_frame_of(table)
+
+
+def _created_range(manifest: dict, ids: list[str]) -> list[Any]:
+    """Bounds on ``run_created`` for these runs: rows are sorted by it, so its row-group statistics are
+    narrow and rule out the row groups of other runs (run ids, random, are not)."""
+    created = [manifest["runs"][r].get("created_ms", 0) for r in ids if r in manifest["runs"]]
+    if not created:
+        return []
+    low, high = (pa.scalar(min(created), type=pa.int64()).cast(pa.timestamp("ms")).cast(TS),
+                 pa.scalar(max(created), type=pa.int64()).cast(pa.timestamp("ms")).cast(TS))
+    return [pc.field("run_created") >= low, pc.field("run_created") <= high]
 
 
 def _ms_month(ms: int) -> str:

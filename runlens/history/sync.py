@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 OVERLAP = 60.0
 #: Seconds a run must have been terminal before its events count as final.
 GRACE = 10.0
+#: Rows per Parquet row group: small enough that reading one run decodes little beyond it
+#: (a 300-run store: 34 ms for one run at 128k rows a group), large enough for whole-store scans.
+ROW_GROUP_ROWS = 32 * 1024
 #: Runs whose events one batch fetches before committing them.
 BATCH_RUNS = 100
 
@@ -306,7 +309,7 @@ class _BatchWriter:
             if sort:
                 table = table.sort_by(sort)
             data = io.BytesIO()
-            pq.write_table(table, data, compression="zstd", row_group_size=128 * 1024, write_statistics=True)
+            pq.write_table(table, data, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True)
             renames[rel] = store.write_temp(rel, lambda f: f.write(data.getbuffer()), batch)
             self.report.files_written += 1
 
@@ -316,6 +319,10 @@ class _BatchWriter:
             table = pa.concat_tables(tables)
             rel = f"events/month={month}/part-{batch:06d}.parquet"
             write(rel, table, order)
+            for run_id in set(table.column("run_id").to_pylist()):
+                files = manifest["runs"][run_id].setdefault("files", [])
+                if rel not in files:
+                    files.append(rel)
             jobs = sorted({j for j in table.column("job_name").to_pylist() if j is not None})
             manifest["files"]["events"].append({"path": rel, "month": month, "rows": table.num_rows, "jobs": jobs})
             self.report.events_written += table.num_rows
