@@ -220,7 +220,9 @@ def run_events_get(
 
 
 @main.command("sync", epilog=EXIT_CODES_HELP)
-@click.option("--store", "store", required=True, type=click.Path(), help="The History store's folder (created on first use).")
+@click.option("--store", "store", type=click.Path(),
+              help="The History store's folder (created on first use). Default: the deployment's store in the "
+              "platform's data directory (e.g. ~/.local/share/runlens/history/...).")
 @click.option("--job", help="Only runs of this job.")
 @click.option("--since", help="Only runs created since: a duration back from now (90d, 12h, 30m), an ISO date or "
               "datetime.")
@@ -228,7 +230,7 @@ def run_events_get(
 @url_option
 @json_option
 @handle_errors
-def sync(store: str, job: str | None, since: str | None, until: str | None, url: str | None, as_json: bool) -> None:
+def sync(store: str | None, job: str | None, since: str | None, until: str | None, url: str | None, as_json: bool) -> None:
     """Sync runs, events and steps into a local History store: only what is new since the last sync."""
     from .history import History
     from .timespec import parse_time
@@ -238,11 +240,12 @@ def sync(store: str, job: str | None, since: str | None, until: str | None, url:
     parse_time(until, what="--until")
     client = _client(url)
     client.progress = None if not as_json else False
-    report = History(store).sync(client, job=job, since=since, until=until)
+    history = History(store) if store else History.for_deployment(client)
+    report = history.sync(client, job=job, since=since, until=until)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        click.echo(json.dumps({**report.as_dict(), "store": history.path}, ensure_ascii=False))
     else:
-        click.echo(report.summary())
+        click.echo(f"{report.summary()} into {history.path}")
 
 
 @main.command("demo")

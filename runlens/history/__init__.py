@@ -23,7 +23,29 @@ if TYPE_CHECKING:
 
     from ..client import Client
 
-__all__ = ["History", "SyncReport"]
+__all__ = ["History", "SyncReport", "default_path"]
+
+
+def default_path(client: Client) -> str:
+    """Where :meth:`History.for_deployment` keeps ``client``'s deployment (see there)."""
+    import hashlib
+    import re
+    from urllib.parse import urlsplit
+
+    from ..errors import StoreError
+    from .sync import deployment_identity
+
+    try:
+        import platformdirs
+    except ImportError:
+        raise StoreError("a default History store location needs platformdirs: pip install 'runlens[history]', "
+                         "or give the store's folder (--store PATH)") from None
+    identity = deployment_identity(client)
+    parts = urlsplit(client.url)
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{parts.hostname or 'dagster'}_{parts.port or ''}{parts.path}"
+                      f"_{getattr(client.settings, 'deployment', None) or ''}").strip("_")[:60]
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return os.path.join(platformdirs.user_data_dir("runlens", appauthor=False), "history", f"{readable}-{digest}")
 
 
 class History:
@@ -43,6 +65,17 @@ class History:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self._store = Store(path)
+
+    @classmethod
+    def for_deployment(cls, client: Client) -> History:
+        """The store of ``client``'s deployment in the platform's data directory.
+
+        ``<user data dir>/runlens/history/<host and path>-<hash>`` (platformdirs: e.g.
+        ``~/.local/share/runlens/history/...`` on Linux), keyed by the endpoint and, for
+        Dagster+, the organization and deployment, which share one URL: two deployments never
+        share a store. ``runlens sync`` without ``--store`` uses it.
+        """
+        return cls(default_path(client))
 
     @property
     def path(self) -> str:

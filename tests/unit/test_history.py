@@ -560,3 +560,30 @@ def test_a_sync_process_killed_by_sigkill_at_a_commit_point_is_completed_by_the_
     assert not list(root.rglob(".tmp-*"))
     for got, want in zip(_frames(h), _frames(reference), strict=True):
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_the_default_store_lives_in_the_platform_data_dir_one_per_deployment(tmp_path, fake, monkeypatch):
+    import platformdirs
+
+    from runlens import cli
+    from runlens.config import Settings
+
+    monkeypatch.setattr(platformdirs, "user_data_dir",
+                        lambda app, appauthor=None: str(tmp_path / "data" / app))
+
+    def client(deployment: str | None, url: str = "http://dagster.test/graphql") -> runlens.Client:
+        transport = runlens.MockTransport(fake.handle, url=url)
+        transport.settings = Settings(transport.settings.url, deployment=deployment,
+                                      sources={"url": "test", "deployment": "test"})
+        return runlens.Client(transport=transport, progress=False)
+
+    paths = {runlens.History.for_deployment(c).path for c in (client("prod"), client("staging"), client(None),
+                                                              client(None, "http://other:3000/graphql"))}
+    assert len(paths) == 4
+    assert all(p.startswith(str(tmp_path / "data" / "runlens" / "history")) for p in paths)
+    assert runlens.History.for_deployment(client("prod")).path == runlens.History.for_deployment(client("prod")).path
+    monkeypatch.setattr(cli, "_client", lambda url: client("prod"))
+    result = CliRunner().invoke(cli.main, ["sync", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["store"] == runlens.History.for_deployment(client("prod")).path
+    assert len(runlens.History.for_deployment(client("prod")).runs()) == 4
