@@ -206,16 +206,21 @@ def sql(store: Store, manifest: dict, query: str) -> pd.DataFrame:
     except ImportError:
         raise StoreError("History.sql() needs DuckDB: pip install 'runlens[history]' (or pip install duckdb)") from None
     con = duckdb.connect()
+    every: list[str] = []
     try:
         for name, kind, schema in (("events", "events", EVENTS_SCHEMA), ("steps", "steps", STEPS_SCHEMA)):
             paths = [str(store.resolve(e["path"], manifest)) for e in manifest["files"][kind]]
+            every += paths
             _view(con, name, paths, schema)
         rel = manifest["files"].get("runs")
-        _view(con, "runs", [str(store.resolve(rel, manifest))] if rel else [], RUNS_SCHEMA)
-        try:
-            return con.execute(query).df()
-        except duckdb.Error as exc:
-            raise InvalidArgument(f"DuckDB could not run the query: {exc}") from None
+        if rel:
+            every.append(str(store.resolve(rel, manifest)))
+        _view(con, "runs", every[-1:] if rel else [], RUNS_SCHEMA)
+        return con.execute(query).df()
+    except duckdb.Error as exc:
+        if any(path in str(exc) for path in every):  # a file of the store, not the query, is at fault
+            raise StoreError(_corrupt_message(every, exc)) from None
+        raise InvalidArgument(f"DuckDB could not run the query: {exc}") from None
     finally:
         con.close()
 

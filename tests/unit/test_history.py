@@ -365,6 +365,8 @@ def test_a_corrupt_or_missing_file_is_named(tmp_path, fake):
     part.write_bytes(part.read_bytes()[:100])
     with pytest.raises(runlens.StoreError, match=r"month=2026-11/part-000001\.parquet.*corrupt or truncated"):
         h.events()
+    with pytest.raises(runlens.StoreError, match=r"month=2026-11/part-000001\.parquet.*corrupt or truncated"):
+        h.sql("SELECT count(*) FROM events")
     assert len(h.events(job="etl_job", until="2026-11-01")) > 0  # other months still read
     part.unlink()
     with pytest.raises(runlens.StoreError, match=r"lists .*part-000001\.parquet but the file is missing"):
