@@ -6,7 +6,7 @@ Spark, Dask)::
     STORE/
       manifest.json                         what is committed: format version, files, per-run state
       .lock                                 flock()ed by a sync
-      runs/runs-000007.parquet              one row per run (rewritten by each sync that changes runs)
+      runs/runs.parquet                     one row per run (replaced whole, by a rename, when runs change)
       events/month=2026-11/part-000007.parquet   events, by the *run's* creation month (UTC)
       steps/month=2026-11/part-000007.parquet    step_durations rows of final runs, likewise
 
@@ -21,7 +21,7 @@ Commit protocol (one *batch*, several per sync):
    and fsynced: readers' ``*.parquet`` globs do not match it;
 2. ``manifest.json`` is written to a temporary file, fsynced and ``os.replace``\\ d: the
    commit point. It lists the new files under their final names and, in ``pending``,
-   the renames still to do;
+   the renames still to do (``runs.parquet`` is replaced by its rename, atomically);
 3. each temporary file is ``os.replace``\\ d to its final name and the directories fsynced.
 
 A crash before 2 leaves only temporary files, which every reader ignores and the next

@@ -201,8 +201,11 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
             if changed or manifest["marks"].get(scope) != mark or not store.exists():
                 writer.commit(runs_changed=True)
         except RunlensError as exc:
+            left = sum(1 for st in manifest["runs"].values()
+                       if st.get("status") in TERMINAL_STATUSES and not st.get("final"))
             exc.message = (f"{exc.message} (the sync committed {report.batches} batches, {report.runs_made_final} "
-                           "runs made final, before failing; run it again to continue)")
+                           f"runs made final, before failing; {left} finished runs still to fetch: run it again "
+                           "to continue)")
             exc.args = (exc.message,)
             raise
     report.seconds = time.monotonic() - started

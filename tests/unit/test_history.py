@@ -411,7 +411,7 @@ def test_a_network_failure_keeps_what_was_committed(tmp_path, fake, monkeypatch)
         return handle(body)
 
     h = runlens.History(tmp_path / "store")
-    with pytest.raises(runlens.TransportError, match="committed 1 batches, 1 runs made final"):
+    with pytest.raises(runlens.TransportError, match="committed 1 batches, 1 runs made final, before failing; 2 finished runs still to fetch"):
         h.sync(runlens.Client(transport=runlens.MockTransport(flaky), progress=False))
     assert h.runs()["final"].sum() == 1
     report = h.sync(fake.client())
