@@ -141,7 +141,11 @@ class Store:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the store's lock (failing at once if a sync holds it) and recover from a crash."""
-        import fcntl  # POSIX only; imported here so reading works anywhere
+        try:
+            import fcntl  # POSIX only; imported here so reading works anywhere
+        except ImportError:
+            raise StoreError("syncing a History store needs a POSIX system (fcntl locks); reading works "
+                             "anywhere") from None
 
         try:
             self.root.mkdir(parents=True, exist_ok=True)

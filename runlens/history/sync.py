@@ -195,9 +195,10 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
                 _fetch_batch(client, store, manifest, todo[i:i + batch_runs], grace, max_workers, progress,
                              writer, report, changed)
                 changed.clear()
-            # The mark moves only now: every run discovered is stored.
-            if new_mark is not None:
-                manifest["marks"][scope] = {"updated": new_mark, "since": since_s}
+            # The mark moves only now that every run discovered is stored, and only for a discovery
+            # open-ended in time: runs created after `until` were not looked at.
+            if new_mark is not None and until_at is None:
+                manifest["marks"][scope] = {"updated": new_mark, "since": mark.get("since") if use_mark else since_s}
             if changed or manifest["marks"].get(scope) != mark or not store.exists():
                 writer.commit(runs_changed=True)
         except RunlensError as exc:

@@ -589,3 +589,18 @@ def test_the_default_store_lives_in_the_platform_data_dir_one_per_deployment(tmp
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["store"] == runlens.History.for_deployment(client("prod")).path
     assert len(runlens.History.for_deployment(client("prod")).runs()) == 4
+
+
+def test_a_sync_bounded_by_until_does_not_move_the_mark_past_runs_it_did_not_look_at(tmp_path, fake):
+    client = fake.client()
+    # October's run was updated last (e.g. its tags changed): its update time is the latest of all.
+    fake.runs["run-old"]["updateTime"] = max(r["updateTime"] for r in fake.runs.values()) + 1000
+    h = runlens.History(tmp_path / "store")
+    h.sync(client, until="2026-11-01")  # only October's run
+    assert sorted(h.runs()["run_id"]) == ["run-old"]
+    h.sync(client)
+    assert sorted(h.runs()["run_id"]) == sorted(fake.runs)
+    h.sync(client, since="2026-11-01")  # the mark of a full discovery serves a narrower one
+    assert "updatedAfter" in fake.requests[-1]["variables"]["filter"]
+    manifest = json.loads((tmp_path / "store/manifest.json").read_text())
+    assert manifest["marks"]["*"]["since"] is None
