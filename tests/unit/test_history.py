@@ -604,3 +604,16 @@ def test_a_sync_bounded_by_until_does_not_move_the_mark_past_runs_it_did_not_loo
     assert "updatedAfter" in fake.requests[-1]["variables"]["filter"]
     manifest = json.loads((tmp_path / "store/manifest.json").read_text())
     assert manifest["marks"]["*"]["since"] is None
+
+
+def test_a_final_runs_row_follows_the_server_but_its_events_are_never_fetched_again(tmp_path, fake):
+    client = fake.client()
+    h = runlens.History(tmp_path / "store")
+    h.sync(client)
+    fake.runs["run-a"]["tags"] = [{"key": "team", "value": "platform"}]
+    fake.runs["run-a"]["updateTime"] = max(r["updateTime"] for r in fake.runs.values()) + 5
+    sent = len(_logs_requests(fake))
+    report = h.sync(client)
+    assert report.runs_updated == 1 and report.events_written == 0
+    assert len(_logs_requests(fake)) == sent
+    assert h.runs().set_index("run_id").loc["run-a", "tags.team"] == "platform"
