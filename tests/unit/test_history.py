@@ -617,3 +617,20 @@ def test_a_final_runs_row_follows_the_server_but_its_events_are_never_fetched_ag
     assert report.runs_updated == 1 and report.events_written == 0
     assert len(_logs_requests(fake)) == sent
     assert h.runs().set_index("run_id").loc["run-a", "tags.team"] == "platform"
+
+
+def test_the_store_is_readable_as_it_lies_by_duckdb_and_pyarrow_hive_readers(tmp_path, fake):
+    import duckdb
+    import pyarrow.dataset as ds
+
+    root = tmp_path / "store"
+    h = runlens.History(root)
+    h.sync(fake.client())
+    (root / "events/month=2026-11/.tmp-part-000009.parquet.000009.partial").write_bytes(b"half-written")
+    glob = str(root / "events" / "*" / "*.parquet")
+    counts = duckdb.sql(f"SELECT month, count(*) AS n FROM read_parquet('{glob}', hive_partitioning = true) "
+                        "GROUP BY month ORDER BY month").fetchall()
+    assert counts == [("2026-10", len(fake.events["run-old"])),
+                      ("2026-11", len(fake.events["run-a"]) + len(fake.events["run-x"]))]
+    table = ds.dataset(root / "steps", format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == len(h.steps()) and "month" in table.column_names
