@@ -92,6 +92,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.root = Path(path).expanduser()
+        self._cached: tuple[tuple, dict[str, Any]] | None = None
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"the History store {str(self.root)!r} is a file, not a folder: give a folder path "
                              "(it is created on first use)")
@@ -102,8 +103,26 @@ class Store:
         return (self.root / MANIFEST).is_file()
 
     def manifest(self) -> dict[str, Any]:
-        """The committed manifest; an empty one for a store not created yet."""
+        """The committed manifest; an empty one for a store not created yet.
+
+        Parsed once per commit: every commit replaces the file (a new inode), so its stat
+        tells whether the cached one is current. It holds every run's record, so a store of
+        20,000 runs would otherwise pay the JSON parse on every query. Callers must not
+        change it (a sync works on a deep copy).
+        """
         path = self.root / MANIFEST
+        try:
+            stat = path.stat()
+        except OSError:
+            stat = None
+        key = None if stat is None else (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if key is not None and self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        manifest = self._read_manifest(path)
+        self._cached = None if key is None else (key, manifest)
+        return manifest
+
+    def _read_manifest(self, path: Path) -> dict[str, Any]:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -634,3 +634,17 @@ def test_the_store_is_readable_as_it_lies_by_duckdb_and_pyarrow_hive_readers(tmp
                       ("2026-11", len(fake.events["run-a"]) + len(fake.events["run-x"]))]
     table = ds.dataset(root / "steps", format="parquet", partitioning="hive").to_table()
     assert table.num_rows == len(h.steps()) and "month" in table.column_names
+
+
+def test_the_manifest_is_parsed_once_per_commit(tmp_path, fake, monkeypatch):
+    h = runlens.History(tmp_path / "store")
+    h.sync(fake.client())
+    reads = []
+    real = store_module.Store._read_manifest
+    monkeypatch.setattr(store_module.Store, "_read_manifest", lambda self, path: reads.append(path) or real(self, path))
+    h.runs(), h.events(), h.steps(), h.events("run-a")
+    assert len(reads) <= 1
+    fake.add("run-new", [record(0, "RUN_START", t0=T0 + 500_000), record(5, "RUN_SUCCESS", t0=T0 + 500_000)])
+    fake.runs["run-new"]["updateTime"] = max(r["updateTime"] for r in fake.runs.values()) + 5
+    h.sync(fake.client())
+    assert "run-new" in set(h.runs()["run_id"])  # a commit is seen at once
