@@ -35,6 +35,9 @@ _EXPORTS = {
     "RateLimited": "errors",
     "ServerError": "errors",
     "GraphQLError": "errors",
+    "StoreError": "errors",
+    "StoreLocked": "errors",
+    "History": "history",
     "RunlensWarning": "errors",
     "UnknownEventTypeWarning": "filters",
     "filter_events": "filters",
@@ -109,6 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import *  # noqa: F401,F403
     from .filters import filter_events  # noqa: F401
     from .frames import concat_events, events_frame, frame_kind  # noqa: F401
+    from .history import History  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
     from .plotting import plot_step_comparison, plot_step_durations, plot_timeline  # noqa: F401
     from .steps import step_durations  # noqa: F401

@@ -1,4 +1,4 @@
-"""The ``runlens`` command: the seed's ``run get`` and ``run-events get``, plus ``demo``.
+"""The ``runlens`` command: the seed's ``run get`` and ``run-events get``, plus ``sync`` and ``demo``.
 
 Only click is imported at module level: ``runlens --help`` must answer without loading
 pandas. Every command calls the library; library errors become one line on stderr and
@@ -217,6 +217,35 @@ def run_events_get(
     click.echo(format_events_table(events, run_id, width=None if wide else _terminal_width()))
     if has_more:
         click.echo(more_events_note(events), err=True)
+
+
+@main.command("sync", epilog=EXIT_CODES_HELP)
+@click.option("--store", "store", type=click.Path(),
+              help="The History store's folder (created on first use). Default: the deployment's store in the "
+              "platform's data directory (e.g. ~/.local/share/runlens/history/...).")
+@click.option("--job", help="Only runs of this job.")
+@click.option("--since", help="Only runs created since: a duration back from now (90d, 12h, 30m), an ISO date or "
+              "datetime.")
+@click.option("--until", help="Only runs created before this (same forms as --since).")
+@url_option
+@json_option
+@handle_errors
+def sync(store: str | None, job: str | None, since: str | None, until: str | None, url: str | None, as_json: bool) -> None:
+    """Sync runs, events and steps into a local History store: only what is new since the last sync."""
+    from .history import History
+    from .timespec import parse_time
+
+    # Bad bounds are usage errors, reported before any request.
+    parse_time(since, what="--since")
+    parse_time(until, what="--until")
+    client = _client(url)
+    client.progress = None if not as_json else False
+    history = History(store) if store else History.for_deployment(client)
+    report = history.sync(client, job=job, since=since, until=until)
+    if as_json:
+        click.echo(json.dumps({**report.as_dict(), "store": history.path}, ensure_ascii=False))
+    else:
+        click.echo(f"{report.summary()} into {history.path}")
 
 
 @main.command("demo")

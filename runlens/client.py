@@ -28,6 +28,8 @@ from .vocabulary import TERMINAL_STATUSES, RunStatus
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .history import History
+
 # Dagster serves at most this many events a page (DAGSTER_UI_EVENT_LOAD_CHUNK_SIZE,
 # dagster PR #32028); asking for more is clamped silently.
 MAX_PAGE_SIZE = 1000
@@ -63,6 +65,10 @@ class Client:
         endpoint and its settings). In tests, a :class:`runlens.MockTransport` answers
         without a network; any object with ``execute(query, variables, *, run_id=None,
         fast=None)`` returning the answer's ``data`` will do.
+    history : runlens.History, optional
+        A store synced from this deployment: :meth:`events` of a run whose events it
+        holds final is read from it (the same frame, no request); any other run from
+        the server.
 
     Examples
     --------
@@ -91,8 +97,10 @@ class Client:
         ca_bundle: str | None = None,
         env: dict[str, str] | None = None,
         transport: Transport | None = None,
+        history: History | None = None,
     ) -> None:
         self.progress = progress
+        self.history = history
         if transport is None:
             self.settings: Settings = resolve(url, token=token, organization=organization, deployment=deployment,
                                               ca_bundle=ca_bundle, env=env)
@@ -218,10 +226,21 @@ class Client:
             limit = _check_count("limit", limit)
 
         records: list[dict] = []
-        cursor = None
         count = None
-        while limit is None or len(records) < limit:
-            page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - len(records))
+        for page, page_count in self._run_record_pages(run_filter, limit):
+            records.extend(page)
+            count = page_count
+        frame = runs_frame(records)
+        frame.attrs.update(endpoint=self.url, count=count, fetched_at=now_iso())
+        return frame
+
+    def _run_record_pages(self, run_filter: dict[str, Any], limit: int | None = None) -> Iterator[tuple[list, Any]]:
+        """Raw ``runsOrError`` records matching ``run_filter`` (a ``RunsFilter``), newest first, a page at a
+        time with the server's ``count``; at most ``limit`` records."""
+        cursor = None
+        got = 0
+        while limit is None or got < limit:
+            page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - got)
             variables = {"filter": run_filter or None, "cursor": cursor, "limit": page_size}
             result = self.transport.execute(queries.RUNS, variables).get("runsOrError")
             if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
@@ -230,14 +249,11 @@ class Client:
             page = result.get("results") or []
             if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
                 raise ServerError(f"{self.url} answered a malformed run list (results is not a list of runs)")
-            count = result.get("count", count)
-            records.extend(page)
+            got += len(page)
+            yield page, result.get("count")
             cursor = page[-1].get("id") if page else None
             if len(page) < page_size or not isinstance(cursor, str):
                 break
-        frame = runs_frame(records)
-        frame.attrs.update(endpoint=self.url, count=count, fetched_at=now_iso())
-        return frame
 
     # -- events -----------------------------------------------------------------------
 
@@ -388,6 +404,15 @@ class Client:
         if limit is not None:
             limit = _check_count("limit", limit)
         filtered = bool(parse_types(types) or step or levels)
+        if self.history is not None and limit is None and after_cursor is None:
+            stored = self._stored_events(run_id)
+            if stored is not None:
+                result = stored
+                if filtered:  # as a fetch returns them: the matches, indexed from 0
+                    result = filter_events(stored, types=types, step=step, levels=levels).reset_index(drop=True)
+                result.attrs.update(run_ids=[run_id], endpoint=self.url, fetched_at=now_iso(), complete=True,
+                                    cursor=stored.attrs.get("cursor"), filtered=filtered, has_more=False)
+                return result
         if filtered:
             # Fail on a bad filter before any request is sent.
             filter_events(empty_events_frame(run_id), types=types, step=step, levels=levels)
@@ -401,6 +426,14 @@ class Client:
         result.attrs.update(run_ids=[run_id], endpoint=self.url, fetched_at=now_iso(), complete=not has_more,
                             cursor=cursor, filtered=filtered, has_more=has_more)
         return result
+
+    def _stored_events(self, run_id: str) -> pd.DataFrame | None:
+        """The run's events from ``history`` if it holds them final and is a store of this deployment."""
+        from .history.sync import deployment_identity
+
+        if self.history.endpoint() != deployment_identity(self):
+            return None
+        return self.history.final_events(run_id)
 
     def _collect_all(self, run_id: str, cursor: str | None, limit: int | None,
                      on_page: Callable[[EventPage], None]) -> tuple[pd.DataFrame, str | None, bool]:

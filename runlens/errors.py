@@ -11,7 +11,9 @@
      ├── TransportError          exit 5  no answer: refused, DNS, timeout, 502/503/504 after retries
      │    └── RateLimited        exit 5  429 after retries
      ├── ServerError             exit 1  Dagster raised (a ``PythonError``): message, class, stack
-     └── GraphQLError            exit 1  the server rejected the query (an ``errors`` array)
+     ├── GraphQLError            exit 1  the server rejected the query (an ``errors`` array)
+     └── StoreError              exit 1  a History store cannot be used (corrupt file, newer format, not writable)
+          └── StoreLocked        exit 1  another sync holds the store's lock
 
     RunlensWarning               (a warning, not an error) a result may mislead: an analysis of
      └── UnknownEventTypeWarning  an incomplete or filtered frame, a filter naming no known type
@@ -36,6 +38,8 @@ __all__ = [
     "RateLimited",
     "ServerError",
     "GraphQLError",
+    "StoreError",
+    "StoreLocked",
     "RunlensWarning",
 ]
 
@@ -159,6 +163,14 @@ class GraphQLError(RunlensError):
     def __init__(self, message: str, *, errors: list | None = None, run_id: str | None = None):
         super().__init__(message, run_id=run_id)
         self.errors = list(errors or [])
+
+
+class StoreError(RunlensError):
+    """A History store cannot be read or written: a corrupt or missing file, a newer format, no write access."""
+
+
+class StoreLocked(StoreError):
+    """Another sync is writing to the same History store (it holds the store's lock)."""
 
 
 class RunlensWarning(UserWarning):

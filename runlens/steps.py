@@ -47,10 +47,15 @@ from .frames import STEP_COLUMNS, STEP_STATUS_DTYPE, require_kind
 from .text import without_class_prefix
 
 __all__ = [
+    "STEPS_VERSION",
     "STEP_COLUMNS",
     "STEP_STATUS_DTYPE",
     "step_durations",
 ]
+
+#: The version of the step computation: raise it whenever :func:`step_durations` gives other
+#: rows for the same events, so History stores know their stored steps are stale.
+STEPS_VERSION = 1
 
 # The step-lifecycle event types: a few per step, the only rows the timing needs.
 _LIFECYCLE = (

@@ -1,0 +1,185 @@
+"""History: an incremental local store of a Dagster deployment's runs, events and steps.
+
+>>> h = runlens.History("~/dagster-history")                 # doctest: +SKIP
+>>> h.sync(client, job="etl_job", since="90d")                # doctest: +SKIP
+>>> h.steps(job="etl_job")                                    # doctest: +SKIP
+
+Modules: :mod:`.store` (layout, manifest, lock, commit protocol), :mod:`.sync` (what a
+sync fetches and when a run is final), :mod:`.query` (reads with filters pushed into the
+Parquet scan, DuckDB views), :mod:`.tables` (frames ↔ stored tables).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..timespec import parse_time
+from .store import Store
+from .sync import GRACE, SyncReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..client import Client
+
+__all__ = ["History", "SyncReport", "default_path"]
+
+
+def default_path(client: Client) -> str:
+    """Where :meth:`History.for_deployment` keeps ``client``'s deployment (see there)."""
+    import hashlib
+    import re
+    from urllib.parse import urlsplit
+
+    from ..errors import StoreError
+    from .sync import deployment_identity
+
+    try:
+        import platformdirs
+    except ImportError:
+        raise StoreError("a default History store location needs platformdirs: pip install 'runlens[history]', "
+                         "or give the store's folder (--store PATH)") from None
+    identity = deployment_identity(client)
+    parts = urlsplit(client.url)
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{parts.hostname or 'dagster'}_{parts.port or ''}{parts.path}"
+                      f"_{getattr(client.settings, 'deployment', None) or ''}").strip("_")[:60]
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return os.path.join(platformdirs.user_data_dir("runlens", appauthor=False), "history", f"{readable}-{digest}")
+
+
+class History:
+    """A folder holding runs, events and steps synced from one Dagster deployment.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The store's folder; created by the first :meth:`sync`. ``~`` is expanded.
+
+    Notes
+    -----
+    Readers never take the lock and see the last committed sync. Every ``since``/``until``
+    takes a duration back from now (``90d``, ``12h``, ``30m``), an ISO date or datetime, or
+    a ``datetime`` (UTC when naive): :func:`runlens.timespec.parse_time`.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self._store = Store(path)
+
+    @classmethod
+    def for_deployment(cls, client: Client) -> History:
+        """The store of ``client``'s deployment in the platform's data directory.
+
+        ``<user data dir>/runlens/history/<host and path>-<hash>`` (platformdirs: e.g.
+        ``~/.local/share/runlens/history/...`` on Linux), keyed by the endpoint and, for
+        Dagster+, the organization and deployment, which share one URL: two deployments never
+        share a store. ``runlens sync`` without ``--store`` uses it.
+        """
+        return cls(default_path(client))
+
+    @property
+    def path(self) -> str:
+        return str(self._store.root)
+
+    def __repr__(self) -> str:
+        if not self._store.exists():
+            return f"runlens.History({self.path!r}, empty)"
+        manifest = self._store.manifest()
+        runs = manifest["runs"]
+        final = sum(1 for st in runs.values() if st.get("final"))
+        return (f"runlens.History({self.path!r}, {len(runs)} runs, {final} final, "
+                f"of {manifest.get('endpoint')}, synced {manifest.get('synced_at')})")
+
+    def sync(self, client: Client, *, job: str | None = None, since: Any = None, until: Any = None,
+             grace: float = GRACE, max_workers: int = 4, progress: bool | None = None) -> SyncReport:
+        """Bring the store up to date: new and changed runs, and the events of finished runs.
+
+        Parameters
+        ----------
+        client : runlens.Client
+            The deployment to read; a store holds one deployment (another's is refused).
+        job : str, optional
+            Only runs of this job.
+        since, until : optional
+            Only runs created in ``[since, until)``.
+        grace : float
+            Seconds a run must have ended before its events count as final (Dagster
+            stores an ENGINE_EVENT after the run's last status event).
+        max_workers : int
+            Runs whose events are fetched at once.
+
+        Returns
+        -------
+        SyncReport
+            Runs discovered, updated and made final, events and steps written, seconds.
+
+        Raises
+        ------
+        StoreLocked
+            Another sync is writing to this store.
+        StoreError
+            The store is a file, not writable, damaged or of a newer format.
+        """
+        from .sync import sync
+
+        return sync(self._store, client, job=job, since=since, until=until, grace=grace,
+                    max_workers=max_workers, progress=progress)
+
+    def runs(self, *, job: str | None = None, statuses: Any = None, since: Any = None,
+             until: Any = None) -> pd.DataFrame:
+        """Stored runs, newest first: the columns of ``Client.runs()``, plus ``final`` and ``events``
+        (events stored). ``since``/``until`` bound the creation time."""
+        from .query import read_runs
+
+        return read_runs(self._store, self._store.manifest(), job=job, statuses=statuses,
+                         since=parse_time(since, what="since"), until=parse_time(until, what="until"))
+
+    def events(self, run_ids: Any = None, *, job: str | None = None, types: Any = None, step: Any = None,
+               levels: Any = None, since: Any = None, until: Any = None) -> pd.DataFrame:
+        """Stored events: the typed frame of ``Client.events``, runs in creation order, each in ``seq`` order.
+
+        ``types``, ``step`` and ``levels`` mean what they mean for :func:`runlens.filter_events`
+        (the CLI's ``--type``/``--step``/``--level``); ``since``/``until`` bound the events'
+        timestamps. Only the files and row groups that can match are read.
+        """
+        from .query import read_events
+
+        return read_events(self._store, self._store.manifest(), run_ids=run_ids, job=job, types=types, step=step,
+                           levels=levels, since=parse_time(since, what="since"),
+                           until=parse_time(until, what="until"))
+
+    def steps(self, run_ids: Any = None, *, job: str | None = None, since: Any = None,
+              until: Any = None) -> pd.DataFrame:
+        """Stored :func:`runlens.step_durations` rows of the final runs (computed at sync; no event is read).
+
+        ``since``/``until`` bound the runs' creation time.
+        """
+        from .query import read_steps
+
+        return read_steps(self._store, self._store.manifest(), run_ids=run_ids, job=job,
+                          since=parse_time(since, what="since"), until=parse_time(until, what="until"))
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a DuckDB query over the views ``runs``, ``events`` and ``steps``; returns a DataFrame.
+
+        Needs DuckDB (``pip install 'runlens[history]'``).
+        """
+        from .query import sql
+
+        return sql(self._store, self._store.manifest(), query)
+
+    def final_events(self, run_id: str) -> pd.DataFrame | None:
+        """The stored events of a final run, or None when the run is not stored whole (read-through)."""
+        manifest = self._store.manifest()
+        st = manifest["runs"].get(run_id)
+        if not st or not st.get("final"):
+            return None
+        from .query import read_events
+
+        frame = read_events(self._store, manifest, run_ids=[run_id])
+        frame.attrs["cursor"] = st.get("cursor")
+        return frame
+
+    def endpoint(self) -> str | None:
+        """The deployment the store holds (its GraphQL URL), None before the first sync."""
+        return self._store.manifest().get("endpoint")

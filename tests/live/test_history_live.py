@@ -1,0 +1,101 @@
+"""History against a real Dagster: a sync of the demo stores exactly what the server serves.
+
+The demo holds every run kind: the final ones (etl, failing, canceled_*) must be stored whole
+and equal to ``client.events``; queued and not_started ones are run rows only. Timings are
+printed (run with ``-s``) for the README and the report.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pandas as pd
+
+import runlens
+
+FINAL = ("etl", "failing", "canceled_queued", "canceled_running")
+ROWS_ONLY = ("queued", "not_started")
+
+
+def _note(message: str) -> None:
+    print(f"[history live] {message}", file=sys.stderr, flush=True)
+
+
+def test_a_sync_of_the_demo_stores_what_the_server_serves(demo, client, tmp_path):
+    h = runlens.History(tmp_path / "store")
+    started = time.perf_counter()
+    report = h.sync(client, grace=0)
+    _note(f"first sync: {report!r} ({time.perf_counter() - started:.2f} s)")
+    assert report.runs_discovered >= len(demo.runs)
+
+    runs = h.runs().set_index("run_id")
+    for kind in FINAL:
+        run_id = demo.runs[kind]
+        assert runs.loc[run_id, "final"], kind
+        stored = h.events(run_id)
+        served = client.events(run_id)
+        pd.testing.assert_frame_equal(stored, served)
+        expected = runlens.step_durations(served)
+        if len(expected):
+            pd.testing.assert_frame_equal(h.steps(run_id), expected)
+        else:  # canceled while queued: no step ran
+            assert len(h.steps(run_id)) == 0
+    for kind in ROWS_ONLY:
+        run_id = demo.runs[kind]
+        assert not runs.loc[run_id, "final"] and runs.loc[run_id, "events"] == 0, kind
+        assert runs.loc[run_id, "status"] == ("QUEUED" if kind == "queued" else "NOT_STARTED")
+        assert len(h.events(run_id)) == 0
+
+    # A second sync with nothing new: at most two small requests.
+    counting = _Counting(client.transport)
+    again = runlens.Client(transport=counting, progress=False)
+    started = time.perf_counter()
+    second = h.sync(again, grace=0)
+    seconds = time.perf_counter() - started
+    _note(f"second sync: {second!r}, {counting.count} requests, {seconds:.3f} s")
+    assert counting.count <= 2 and second.events_written == 0 and seconds < 0.5
+
+    # Read-through: the etl run's events from the store, the same frame, no request.
+    etl = demo.runs["etl"]
+    through = runlens.Client(transport=_Counting(client.transport), progress=False, history=h)
+    server_s = _best(lambda: client.events(etl))
+    store_s = _best(lambda: through.events(etl))
+    assert through.transport.count == 0
+    pd.testing.assert_frame_equal(through.events(etl), client.events(etl))
+    _note(f"etl run ({len(client.events(etl))} events): server {server_s * 1000:.1f} ms, "
+          f"store {store_s * 1000:.1f} ms, {server_s / store_s:.1f}x")
+    sql = h.sql("SELECT count(*) AS n FROM events")
+    assert sql["n"].iloc[0] == sum(len(h.events(demo.runs[k])) for k in FINAL) + _others(h, demo)
+
+
+def _others(h: runlens.History, demo) -> int:
+    """Events of runs in the demo's Dagster besides the seeded ones (none today, but not promised)."""
+    seeded = set(demo.runs.values())
+    others = [r for r in h.runs()["run_id"] if r not in seeded]
+    return len(h.events(others)) if others else 0
+
+
+def _best(call, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+class _Counting:
+    """A transport that counts what goes through it (the real one underneath)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.count = inner, 0
+        self.settings = inner.settings
+
+    @property
+    def url(self) -> str:
+        return self.inner.url
+
+    def execute(self, *args, **kwargs):
+        self.count += 1
+        return self.inner.execute(*args, **kwargs)

@@ -1,0 +1,92 @@
+"""A fake Dagster deployment for the History tests: many runs, ``runsOrError`` with its filters, ``logsForRun``.
+
+Not a test module. Run times are epoch seconds; the ``runsOrError`` filter bounds are strict,
+as Dagster's are, and results come newest first, paged by run id.
+"""
+
+from __future__ import annotations
+
+import runlens
+from tests.builders import T0, canceled_run, cursor_for, etl_run, storage_id
+
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+class FakeDeployment:
+    def __init__(self) -> None:
+        self.runs: dict[str, dict] = {}
+        self.events: dict[str, list[dict]] = {}
+        self.requests: list[dict] = []
+
+    def add(self, run_id: str, records: list[dict], *, job: str = "etl_job", status: str = "SUCCESS",
+            created: float | None = None, tags: dict | None = None) -> FakeDeployment:
+        created = created if created is not None else int(records[0]["timestamp"]) / 1000 if records else T0 / 1000
+        end = int(records[-1]["timestamp"]) / 1000 if records else created
+        self.runs[run_id] = {"id": run_id, "status": status, "jobName": job, "pipelineName": job, "mode": "default",
+                             "creationTime": created, "startTime": created + 1,
+                             "endTime": end if status in TERMINAL else None,
+                             "updateTime": float(int(end)),  # whole seconds, as Dagster stores some
+                             "rootRunId": None, "parentRunId": None,
+                             "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}
+        self.events[run_id] = list(records)
+        return self
+
+    def finish(self, run_id: str, status: str, records: list[dict] = ()) -> None:
+        """The run goes on: more events, a new status, an update time later than any before (it is now)."""
+        self.events[run_id].extend(records)
+        run = self.runs[run_id]
+        end = int(self.events[run_id][-1]["timestamp"]) / 1000
+        now = max(r["updateTime"] for r in self.runs.values()) + 2
+        run.update(status=status, endTime=end if status in TERMINAL else None, updateTime=now)
+
+    def client(self) -> runlens.Client:
+        return runlens.Client(transport=runlens.MockTransport(self.handle), progress=False)
+
+    def handle(self, body: dict):
+        self.requests.append(body)
+        query, variables = body["query"], body["variables"]
+        if "runsOrError" in query:
+            flt = variables.get("filter") or {}
+            runs = sorted(self.runs.values(), key=lambda r: (r["creationTime"], r["id"]), reverse=True)
+
+            def keep(r: dict) -> bool:
+                return ((flt.get("pipelineName") in (None, r["jobName"]))
+                        and (flt.get("statuses") is None or r["status"] in flt["statuses"])
+                        and (flt.get("createdAfter") is None or r["creationTime"] > flt["createdAfter"])
+                        and (flt.get("createdBefore") is None or r["creationTime"] < flt["createdBefore"])
+                        and (flt.get("updatedAfter") is None or r["updateTime"] > flt["updatedAfter"]))
+
+            runs = [r for r in runs if keep(r)]
+            if variables.get("cursor"):
+                ids = [r["id"] for r in runs]
+                runs = runs[ids.index(variables["cursor"]) + 1:]
+            limit = variables.get("limit") or len(runs)
+            return {"data": {"runsOrError": {"__typename": "Runs", "count": len(runs), "results": runs[:limit]}}}
+        if "logsForRun" in query:
+            run_id = variables["runId"]
+            if run_id not in self.events:
+                return {"data": {"logsForRun": {"__typename": "RunNotFoundError", "message": "not found"}}}
+            events = self.events[run_id]
+            start = storage_id(variables.get("afterCursor")) + 1
+            limit = min(variables.get("limit") or 1000, 1000)
+            page = events[start:start + limit]
+            cursor = cursor_for(start + len(page) - 1) if page else variables.get("afterCursor")
+            return {"data": {"logsForRun": {"__typename": "EventConnection", "events": page, "cursor": cursor,
+                                            "hasMore": len(page) == limit}}}
+        if "runOrError" in query:
+            run = self.runs.get(variables["runId"])
+            if run is None:
+                return {"data": {"runOrError": {"__typename": "RunNotFoundError", "message": "not found"}}}
+            return {"data": {"runOrError": {"__typename": "Run", **run}}}
+        return 400, {"data": None, "errors": [{"message": "unexpected query"}]}
+
+
+def deployment() -> FakeDeployment:
+    """Three finished runs of two jobs in two months, and one queued run."""
+    fake = FakeDeployment()
+    fake.add("run-a", etl_run("run-a").records, status="FAILURE", tags={"team": "data"})
+    fake.add("run-x", canceled_run("run-x").records, job="slow_job", status="CANCELED")
+    october = T0 - 40 * 86_400_000
+    fake.add("run-old", etl_run("run-old", t0=october).records, status="FAILURE")
+    fake.add("run-q", [], status="QUEUED", created=T0 / 1000 + 100)
+    return fake
