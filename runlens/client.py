@@ -121,6 +121,17 @@ class Client:
         """The GraphQL endpoint requests go to (a password in it masked)."""
         return self.settings.display_url
 
+    @property
+    def deployment_identity(self) -> str:
+        """The deployment this client talks to: the endpoint, plus the Dagster+ organization
+        and deployment, which share one URL. What a History store is keyed by; never the token."""
+        identity = self.url
+        for name in ("organization", "deployment"):
+            value = getattr(self.settings, name, None)
+            if value:
+                identity += f" {name}={value}"
+        return identity
+
     # -- runs -------------------------------------------------------------------------
 
     def run(self, run_id: str) -> Run:
@@ -429,9 +440,7 @@ class Client:
 
     def _stored_events(self, run_id: str) -> pd.DataFrame | None:
         """The run's events from ``history`` if it holds them final and is a store of this deployment."""
-        from .history.sync import deployment_identity
-
-        if self.history.endpoint() != deployment_identity(self):
+        if self.history.endpoint() != self.deployment_identity:
             return None
         return self.history.final_events(run_id)
 

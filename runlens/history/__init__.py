@@ -33,14 +33,13 @@ def default_path(client: Client) -> str:
     from urllib.parse import urlsplit
 
     from ..errors import StoreError
-    from .sync import deployment_identity
 
     try:
         import platformdirs
     except ImportError:
         raise StoreError("a default History store location needs platformdirs: pip install 'runlens[history]', "
                          "or give the store's folder (--store PATH)") from None
-    identity = deployment_identity(client)
+    identity = client.deployment_identity
     parts = urlsplit(client.url)
     readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{parts.hostname or 'dagster'}_{parts.port or ''}{parts.path}"
                       f"_{getattr(client.settings, 'deployment', None) or ''}").strip("_")[:60]

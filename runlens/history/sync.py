@@ -84,20 +84,6 @@ class SyncReport:
                 "seconds": round(self.seconds, 3), "skipped": self.skipped}
 
 
-def deployment_identity(client: Client) -> str:
-    """What a store is keyed by: the endpoint, and the Dagster+ organization and deployment, which share one URL.
-
-    Never the token.
-    """
-    settings = client.settings
-    identity = client.url
-    for name in ("organization", "deployment"):
-        value = getattr(settings, name, None)
-        if value:
-            identity += f" {name}={value}"
-    return identity
-
-
 def _month(created_ms: int) -> str:
     return datetime.fromtimestamp(created_ms / 1000, tz=UTC).strftime("%Y-%m")
 
@@ -136,7 +122,7 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
     until_at = parse_time(until, what="until")
     with store.locked():
         manifest = store.manifest()
-        endpoint = deployment_identity(client)
+        endpoint = client.deployment_identity
         if manifest.get("endpoint") not in (None, endpoint):
             raise StoreError(f"the History store {str(store.root)!r} holds runs of {manifest['endpoint']}, not of "
                              f"{endpoint}: use one store per deployment")

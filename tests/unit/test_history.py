@@ -6,6 +6,7 @@ Against :class:`tests.unit.history_fake.FakeDeployment` (recorded-style answers 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -376,16 +377,28 @@ def test_a_corrupt_or_missing_file_is_named(tmp_path, fake):
         h.runs()
 
 
-def test_a_path_that_is_a_file_or_not_writable_is_refused(tmp_path, fake):
+def test_a_path_that_is_a_file_or_not_writable_is_refused(tmp_path, fake, monkeypatch):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(runlens.StoreError, match="is a file, not a folder"):
         runlens.History(a_file)
-    if os.geteuid() == 0:
-        pytest.skip("root writes anywhere")
     locked = tmp_path / "readonly"
     locked.mkdir()
     os.chmod(locked, 0o500)
+    if os.geteuid() == 0:
+        # root writes through any mode bits (CI runs as root): refuse writes under the
+        # folder as a read-only mount would, so the same error path runs.
+        real_open, real_mkdir = os.open, os.mkdir
+
+        def refuse(real):
+            def call(path, *args, **kwargs):
+                if str(path).startswith(str(locked)):
+                    raise PermissionError(errno.EACCES, "Permission denied", str(path))
+                return real(path, *args, **kwargs)
+            return call
+
+        monkeypatch.setattr(os, "open", refuse(real_open))
+        monkeypatch.setattr(os, "mkdir", refuse(real_mkdir))
     try:
         with pytest.raises(runlens.StoreError, match="cannot write to the History store"):
             runlens.History(locked / "store").sync(fake.client())
@@ -481,7 +494,6 @@ def test_a_folder_without_write_permission_is_refused_even_for_root(tmp_path, fa
 
 def test_dagster_plus_deployments_sharing_a_url_never_mix_and_no_secret_is_stored(tmp_path, fake):
     from runlens.config import Settings
-    from runlens.history.sync import deployment_identity
 
     def client(deployment: str) -> runlens.Client:
         transport = runlens.MockTransport(fake.handle, url="https://user:pa55word@dagster.cloud/acme/graphql")
@@ -491,7 +503,7 @@ def test_dagster_plus_deployments_sharing_a_url_never_mix_and_no_secret_is_store
         return runlens.Client(transport=transport, progress=False)
 
     prod, staging = client("prod"), client("staging")
-    assert deployment_identity(prod) != deployment_identity(staging)
+    assert prod.deployment_identity != staging.deployment_identity
     root = tmp_path / "store"
     h = runlens.History(root)
     h.sync(prod)
