@@ -239,7 +239,8 @@ def sync(store: str | None, job: str | None, since: str | None, until: str | Non
     parse_time(since, what="--since")
     parse_time(until, what="--until")
     client = _client(url)
-    client.progress = None if not as_json else False
+    # A bar only on a terminal: a command is never in a notebook, whatever else is imported.
+    client.progress = not as_json and sys.stderr.isatty()
     history = History(store) if store else History.for_deployment(client)
     report = history.sync(client, job=job, since=since, until=until)
     if as_json:

@@ -660,3 +660,17 @@ def test_the_manifest_is_parsed_once_per_commit(tmp_path, fake, monkeypatch):
     fake.runs["run-new"]["updateTime"] = max(r["updateTime"] for r in fake.runs.values()) + 5
     h.sync(fake.client())
     assert "run-new" in set(h.runs()["run_id"])  # a commit is seen at once
+
+
+def test_cli_sync_shows_no_progress_bar_off_a_terminal_even_with_ipykernel_loaded(tmp_path, fake, monkeypatch):
+    # The library shows a bar in a notebook (ipykernel imported); a command never is one.
+    import sys
+    import types
+
+    from runlens import cli
+
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules.get("ipykernel") or types.ModuleType("ipykernel"))
+    monkeypatch.setattr(cli, "_client", lambda url: fake.client())
+    result = CliRunner().invoke(cli.main, ["sync", "--store", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Synced: ") and "\r" not in result.output
