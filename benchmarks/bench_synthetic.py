@@ -281,9 +281,76 @@ def bench_filter(options: Options, bodies: list[bytes]) -> Result:
     )
 
 
-def run(options: Options) -> list[Result]:
+# #7: the same rows as a frame of this many runs (~2,200 events each at full size), as
+# events_many, concat_events and History build them.
+MANY_RUNS = 450
+
+
+def many_runs_frame(frame: pd.DataFrame, runs: int = MANY_RUNS) -> pd.DataFrame:
+    """``frame`` cut into ``runs`` runs of consecutive rows, each its own run id, then ``concat_events``."""
+    from runlens.frames import concat_events
+
+    size = -(-len(frame) // runs)
+    parts = []
+    for k, start in enumerate(range(0, len(frame), size)):
+        part = frame.iloc[start:start + size].copy()
+        run_id = f"{synthetic.RUN_ID[:-4]}{k:04d}"
+        part["run_id"] = pd.Categorical([run_id] * len(part))
+        part.attrs = dict(frame.attrs, run_ids=[run_id])
+        parts.append(part)
+    return concat_events(parts)
+
+
+def bench_filter_many(options: Options, bodies: list[bytes]) -> Result:
+    from runlens.filters import filter_events
+
+    records = synthetic.records(bodies)
+    one = runlens_frame(bodies)
+    many = many_runs_frame(one)
+    runs = many["run_id"].nunique()
+    n = len(records)
+    reps = 1 if options.quick else options.reps
+    log(f"#7 --type {TYPES} --step {STEP} over {n:,} rows of {runs} runs (concat_events), {reps} rep(s)")
+    positions = {id(r): i for i, r in enumerate(records)}
+    got: dict[str, list[int]] = {}
+
+    def check(name, value):
+        got[name] = [positions[id(r)] for r in value] if name == "baseline" else value["seq"].tolist()
+
+    gc.collect()
+    gc.freeze()
+    try:
+        samples = interleave(
+            {"baseline": lambda: baselines.seed_filter(records, TYPES, STEP),
+             "runlens": lambda: filter_events(many, types=TYPES, step=STEP),
+             "runlens_one_run": lambda: filter_events(one, types=TYPES, step=STEP)},
+            reps, warmup=not options.quick, check=check,
+        )
+    finally:
+        gc.unfreeze()
+    identical = got["baseline"] == got["runlens"] == got["runlens_one_run"]
+    ratio = speedup(samples)
+    one_ratio = speedup(samples, "baseline", "runlens_one_run")
+    log(f"#7 speedup {ratio:.0f}x over {runs} runs ({one_ratio:.0f}x for one contiguous run), identical: {identical}")
+    return Result(
+        id="7",
+        what=f"`--type` + `--step` filtering of {n:,} rows of {runs} runs (`concat_events`)",
+        baseline="the seed's loops over dicts",
+        samples=samples,
+        figure="baseline / runlens",
+        value=ratio,
+        target="≥ 50×, identical rows; as fast as one run's frame",
+        passed=ratio >= 50 and identical,
+        extra={"rows": n, "runs": runs, "selected": len(got["runlens"]), "identical_rows": identical,
+               "speedup_one_run": one_ratio},
+        notes=[f"the same rows as one contiguous frame: {one_ratio:.0f}x"],
+    )
+
+
+def run(options: Options, only: set[str] | frozenset[str] = frozenset({"3", "4", "7"})) -> list[Result]:
     n = QUICK_EVENTS if options.quick else FULL_EVENTS
     log(f"generating {n:,} synthetic events")
     bodies = synthetic.pages(n)
     log(f"  {len(bodies)} pages, {sum(map(len, bodies)) / n:.0f} bytes an event")
-    return [bench_convert(options, bodies), bench_filter(options, bodies)]
+    benches = {"3": bench_convert, "4": bench_filter, "7": bench_filter_many}
+    return [bench(options, bodies) for key, bench in benches.items() if key in only]

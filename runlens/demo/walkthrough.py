@@ -8,6 +8,7 @@ create the one run that is never launched.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import threading
@@ -79,6 +80,49 @@ def show_run(client, run_id: str, out_dir: Path) -> Path:
     return path
 
 
+# A step's median and 90th-percentile duration over every stored run (durations are float
+# seconds in the store's files).
+HISTORY_SQL = """SELECT step_key, count(*) AS runs,
+       round(median(duration), 3) AS p50_s, round(quantile_cont(duration, 0.9), 3) AS p90_s
+FROM steps WHERE duration IS NOT NULL GROUP BY step_key ORDER BY p50_s DESC LIMIT 8"""
+
+
+def show_history(client, out_dir: Path) -> Path:
+    """Sync the demo's runs into ``out_dir/history`` and print what History queries return."""
+    import pandas as pd
+
+    from ..history import History
+    from ..trends import duration_trend
+
+    path = out_dir / "history"
+    if (path / "manifest.json").is_file():
+        # The store of an earlier demo: its Dagster is gone (a store holds one deployment).
+        shutil.rmtree(path)
+    h = History(path)
+    # grace=0: seed_runs waited for each run's worker to log its exit, the run's last event,
+    # so the events of every finished run are already final.
+    report = h.sync(client, grace=0, progress=False)
+    _section("History: the runs synced into a local store (runlens.History)")
+    click.echo(f"h = runlens.History({str(path)!r})")
+    click.echo(f"h.sync(client): {report.runs_discovered} runs discovered, {report.runs_made_final} made final, "
+               f"{report.events_written:,} events and {report.steps_written:,} steps written in "
+               f"{report.seconds:.2f} s")
+    runs = h.runs()
+    click.echo(f"h.runs(): {len(runs)} runs, {int(runs['final'].sum())} final "
+               f"(queued and never-started runs are run rows only)")
+    click.echo()
+    click.echo('h.sql("""' + HISTORY_SQL + '""")')
+    with pd.option_context("display.width", 120):
+        click.echo(h.sql(HISTORY_SQL).to_string(index=False))
+    trend = duration_trend(h.steps(job="etl_job"), h.runs(job="etl_job"))
+    trend = trend[trend["duration"].notna()]
+    if len(trend):
+        row = trend.loc[trend["duration"].idxmax()]
+        click.echo(f"\nduration_trend(h.steps(job='etl_job'), h.runs(job='etl_job')): {len(trend)} rows; "
+                   f"slowest: {row['step_key']} {row['duration']:.3f} s in run {row['run_id'][:8]}")
+    return path
+
+
 def _wait_for_signal() -> None:
     """Block until SIGINT or SIGTERM: either must stop the demo's processes on the way out.
 
@@ -121,6 +165,8 @@ def run_walkthrough(*, serve: bool = False, port: int | None = None, out_dir: st
             click.echo(f"{kind:<16} {runs[kind]}  {client.run_status(runs[kind])}: {what}")
         for kind in ("etl", "failing", "canceled_running"):
             show_run(client, runs[kind], Path(out_dir))
+        clock.stage("runs shown")
+        show_history(client, Path(out_dir))
         clock.stage("done")
         if serve:
             click.echo()

@@ -99,3 +99,22 @@ class _Counting:
     def execute(self, *args, **kwargs):
         self.count += 1
         return self.inner.execute(*args, **kwargs)
+
+
+def test_the_demo_walkthrough_syncs_a_store_and_prints_a_query(demo, client, tmp_path, capsys):
+    from runlens.demo.walkthrough import show_history
+
+    started = time.perf_counter()
+    path = show_history(client, tmp_path)
+    _note(f"demo's history section: {time.perf_counter() - started:.2f} s")
+    out = capsys.readouterr().out
+    assert path == tmp_path / "history" and (path / "manifest.json").is_file()
+    assert list((path / "events").glob("month=*/*.parquet")) and list((path / "steps").glob("month=*/*.parquet"))
+    h = runlens.History(path)
+    assert set(demo.runs.values()) <= set(h.runs()["run_id"])
+    assert "h.sync(client):" in out and "made final" in out
+    assert 'h.sql("""SELECT step_key' in out and "p50_s" in out and "p90_s" in out
+    assert "extract" in out and "duration_trend(h.steps(job='etl_job')" in out
+    # A second demo in the same folder replaces the store of the earlier one (another Dagster).
+    show_history(client, tmp_path)
+    assert "h.sync(client):" in capsys.readouterr().out

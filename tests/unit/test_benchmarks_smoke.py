@@ -19,6 +19,7 @@ from benchmarks.bench_synthetic import (
     baseline_frame,
     bench_convert,
     bench_filter,
+    bench_filter_many,
     comparable_rows,
     naive_frame,
     runlens_frame,
@@ -89,15 +90,17 @@ def test_the_harness_runs_the_synthetic_benchmarks(bodies):
     options = Options(quick=True, reps=1)
     convert = bench_convert(options, bodies)
     filtering = bench_filter(options, bodies)
-    for result in (convert, filtering):
+    many = bench_filter_many(options, bodies)
+    assert many.extra["runs"] == 438 and {"runlens_one_run"} <= set(many.samples)  # 3,500 rows, runs of 8
+    for result in (convert, filtering, many):
         assert result.extra["identical_rows"] is True
         assert {"baseline", "runlens"} <= set(result.samples)
         assert all(len(v) == 1 and v[0] > 0 for v in result.samples.values())
         assert result.value is not None and result.value > 0
     memory = convert.extra["memory"]
     assert 0 < memory["typed_deep_bytes"] < memory["naive_object_deep_bytes"]
-    rendered = table([convert, filtering])
-    assert rendered.count("\n") == 3 and "| 3 |" in rendered and "| 4 |" in rendered
+    rendered = table([convert, filtering, many])
+    assert rendered.count("\n") == 4 and "| 3 |" in rendered and "| 4 |" in rendered and "| 7 |" in rendered
 
 
 def test_interleave_alternates_and_checks_each_variant_once():

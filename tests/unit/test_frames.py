@@ -122,3 +122,19 @@ def test_a_run_canceled_while_queued_has_no_start_and_no_duration():
     assert frame["duration"].iloc[1] == pd.Timedelta(seconds=4.5)
     assert Run.model_validate(queued).started_at is None and Run.model_validate(queued).duration is None
     assert Run.model_validate(ran).duration.total_seconds() == 4.5
+
+
+def test_concat_events_leaves_each_string_column_one_chunk():
+    """A frame of many runs filters as fast as one run's: no take across one Arrow chunk per run."""
+    frames = [events_frame(make_events(30, start_ms=1_700_000_000_000 + 10_000 * k), f"run-{k}") for k in range(40)]
+    both = concat_events(frames)
+    one = pd.concat([f.assign(run_id=f["run_id"].astype(str)) for f in frames], ignore_index=True)
+    for column in EVENT_COLUMNS:
+        assert str(both[column].dtype) == str(events_frame([], "r")[column].dtype), column
+        chunked = getattr(both[column].array, "_pa_array", None)
+        if chunked is not None:
+            assert chunked.num_chunks == 1, column
+    assert both["message"].tolist() == one["message"].tolist()
+    picked = runlens.filter_events(both, types="STEP_START", step="step_3")
+    assert picked["seq"].tolist() == [s for f in frames for s in f["seq"] if s % 5 == 3 and s % 3 != 2]
+    assert picked["message"].tolist() == [f"start {s}" for s in picked["seq"]]
