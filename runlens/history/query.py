@@ -118,22 +118,14 @@ def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str |
     ids = _run_ids(run_ids)
     type_names = parse_types(types)
     level_names = parse_levels(levels)
-    months = None
-    if ids is not None:
-        runs = manifest["runs"]
-        months = {_ms_month(runs[r].get("created_ms", 0)) for r in ids if r in runs}
+    months = _months_of(manifest, ids)
     paths = _files(store, manifest, "events", job=job, months=months, until=until)
     if ids is not None:
         # The manifest knows which files hold each run: a lookup by run opens only those.
         holding = {f for r in ids for f in manifest["runs"].get(r, {}).get("files", [])}
         paths = [p for p, rel in zip(paths, _listed(manifest, "events", job, months, until), strict=True)
                  if rel in holding]
-    parts = []
-    if ids is not None:
-        parts.append(pc.field("run_id").isin(ids))
-        parts.extend(_created_range(manifest, ids))
-    if job is not None:
-        parts.append(pc.field("job_name") == job)
+    parts = _run_and_job(manifest, ids, job)
     if since is not None:
         parts.append(pc.field("timestamp") >= pa.scalar(since, type=TS))
     if until is not None:
@@ -158,22 +150,14 @@ def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str |
 def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | None = None,
                since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
     ids = _run_ids(run_ids)
-    months = None
-    if ids is not None:
-        runs = manifest["runs"]
-        months = {_ms_month(runs[r].get("created_ms", 0)) for r in ids if r in runs}
+    months = _months_of(manifest, ids)
     if since is not None:
         # Steps are filtered by their run's creation, the partition key: whole months drop out.
         floor = _month(since)
         candidates = {e["month"] for e in manifest["files"]["steps"] if e["month"] >= floor}
         months = candidates if months is None else months & candidates
     paths = _files(store, manifest, "steps", job=job, months=months, until=until)
-    parts = []
-    if ids is not None:
-        parts.append(pc.field("run_id").isin(ids))
-        parts.extend(_created_range(manifest, ids))
-    if job is not None:
-        parts.append(pc.field("job_name") == job)
+    parts = _run_and_job(manifest, ids, job)
     if since is not None:
         parts.append(pc.field("run_created") >= pa.scalar(since, type=TS))
     if until is not None:
@@ -233,3 +217,22 @@ def _view(con: Any, name: str, paths: Sequence[str], schema: pa.Schema) -> None:
         empty = schema.empty_table()
         con.register(f"_{name}_empty", empty)
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")
+
+
+def _months_of(manifest: dict, ids: list[str] | None) -> set[str] | None:
+    """The partitions (creation months) holding these runs; None for every month."""
+    if ids is None:
+        return None
+    runs = manifest["runs"]
+    return {_ms_month(runs[r].get("created_ms", 0)) for r in ids if r in runs}
+
+
+def _run_and_job(manifest: dict, ids: list[str] | None, job: str | None) -> list:
+    """Scan filters for these runs (with their creation range, the sort key) and this job."""
+    parts = []
+    if ids is not None:
+        parts.append(pc.field("run_id").isin(ids))
+        parts.extend(_created_range(manifest, ids))
+    if job is not None:
+        parts.append(pc.field("job_name") == job)
+    return parts
