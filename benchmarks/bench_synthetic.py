@@ -250,17 +250,12 @@ def bench_filter(options: Options, bodies: list[bytes]) -> Result:
         elif name == "runlens":
             got[name] = value["seq"].tolist()
 
-    gc.collect()
-    gc.freeze()  # the million dicts stay out of the collector's passes
-    try:
-        samples = interleave(
-            {"baseline": lambda: baselines.seed_filter(records, TYPES, STEP),
-             "runlens": lambda: filter_events(frame, types=TYPES, step=STEP),
-             "runlens_mask_only": lambda: event_mask(frame, types=TYPES, step=STEP)},
-            reps, warmup=not options.quick, check=check,
-        )
-    finally:
-        gc.unfreeze()
+    samples = _interleave_frozen(
+        {"baseline": lambda: baselines.seed_filter(records, TYPES, STEP),
+         "runlens": lambda: filter_events(frame, types=TYPES, step=STEP),
+         "runlens_mask_only": lambda: event_mask(frame, types=TYPES, step=STEP)},
+        reps, options, check,
+    )
     identical = got["baseline"] == got["runlens"]
     ratio = speedup(samples)
     mask_ratio = speedup(samples, "baseline", "runlens_mask_only")
@@ -280,6 +275,16 @@ def bench_filter(options: Options, bodies: list[bytes]) -> Result:
         notes=[f"event_mask alone (positions, no row copy): {mask_ratio:.0f}x"],
     )
 
+
+
+def _interleave_frozen(variants: dict, reps: int, options: Options, check) -> dict:
+    """``interleave`` with the collector frozen: the million record dicts stay out of its passes."""
+    gc.collect()
+    gc.freeze()
+    try:
+        return interleave(variants, reps, warmup=not options.quick, check=check)
+    finally:
+        gc.unfreeze()
 
 # #7: the same rows as a frame of this many runs (~2,200 events each at full size), as
 # events_many, concat_events and History build them.
@@ -317,17 +322,12 @@ def bench_filter_many(options: Options, bodies: list[bytes]) -> Result:
     def check(name, value):
         got[name] = [positions[id(r)] for r in value] if name == "baseline" else value["seq"].tolist()
 
-    gc.collect()
-    gc.freeze()
-    try:
-        samples = interleave(
-            {"baseline": lambda: baselines.seed_filter(records, TYPES, STEP),
-             "runlens": lambda: filter_events(many, types=TYPES, step=STEP),
-             "runlens_one_run": lambda: filter_events(one, types=TYPES, step=STEP)},
-            reps, warmup=not options.quick, check=check,
-        )
-    finally:
-        gc.unfreeze()
+    samples = _interleave_frozen(
+        {"baseline": lambda: baselines.seed_filter(records, TYPES, STEP),
+         "runlens": lambda: filter_events(many, types=TYPES, step=STEP),
+         "runlens_one_run": lambda: filter_events(one, types=TYPES, step=STEP)},
+        reps, options, check,
+    )
     identical = got["baseline"] == got["runlens"] == got["runlens_one_run"]
     ratio = speedup(samples)
     one_ratio = speedup(samples, "baseline", "runlens_one_run")
