@@ -114,7 +114,13 @@ def test_the_demo_walkthrough_syncs_a_store_and_prints_a_query(demo, client, tmp
     assert set(demo.runs.values()) <= set(h.runs()["run_id"])
     assert "h.sync(client):" in out and "made final" in out
     assert 'h.sql("""SELECT step_key' in out and "p50_s" in out and "p90_s" in out
-    assert "extract" in out and "duration_trend(h.steps(job='etl_job')" in out
+    # Which steps make the top 8 by median depends on this machine's timings: compare with
+    # the query itself, not with a step name.
+    from runlens.demo.walkthrough import HISTORY_SQL
+
+    top = h.sql(HISTORY_SQL)["step_key"].tolist()
+    assert top and all(key in out for key in top)
+    assert "duration_trend(h.steps(job='etl_job')" in out
     # A second demo in the same folder replaces the store of the earlier one (another Dagster).
     show_history(client, tmp_path)
     assert "h.sync(client):" in capsys.readouterr().out
