@@ -27,11 +27,6 @@ def _month(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
 
 
-def _files(store: Store, manifest: dict, kind: str, *, job: str | None, months: set[str] | None,
-           until: datetime | None) -> list[str]:
-    return [str(store.resolve(rel, manifest)) for rel in _listed(manifest, kind, job, months, until)]
-
-
 def _listed(manifest: dict, kind: str, job: str | None, months: set[str] | None, until: datetime | None) -> list[str]:
     """The files of ``kind`` that can hold rows of ``job``, created in ``months`` and before ``until``."""
     chosen = []
@@ -47,17 +42,18 @@ def _listed(manifest: dict, kind: str, job: str | None, months: set[str] | None,
     return chosen
 
 
-def _scan(paths: list[str], schema: pa.Schema, expression: Any) -> pa.Table:
+def _scan(paths: list[str], schema: pa.Schema, expression: Any, filesystem: Any = None) -> pa.Table:
+    """The rows of ``paths`` matching ``expression``; ``filesystem`` (pyarrow or fsspec) for a store at a URL."""
     if not paths:
         return schema.empty_table()
     try:
-        dataset = ds.dataset(paths, format="parquet", schema=schema)
+        dataset = ds.dataset(paths, format="parquet", schema=schema, filesystem=filesystem)
         return dataset.to_table(filter=expression)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise StoreError(_corrupt_message(paths, exc)) from None
+        raise StoreError(_corrupt_message(paths, exc, filesystem)) from None
 
 
-def _corrupt_message(paths: list[str], exc: Exception) -> str:
+def _corrupt_message(paths: list[str], exc: Exception, filesystem: Any = None) -> str:
     # Name the broken file: arrow's message usually does; otherwise find it.
     import pyarrow.parquet as pq
 
@@ -65,7 +61,7 @@ def _corrupt_message(paths: list[str], exc: Exception) -> str:
     if bad is None:
         for path in paths:
             try:
-                pq.ParquetFile(path).metadata  # noqa: B018
+                pq.ParquetFile(path, filesystem=filesystem).metadata  # noqa: B018
             except Exception:  # noqa: BLE001 - any failure means this is the file
                 bad = path
                 break
@@ -112,19 +108,37 @@ def read_runs(store: Store, manifest: dict, *, job: str | None = None, statuses:
 def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str | None = None, types: Any = None,
                 step: Any = None, levels: Any = None, since: datetime | None = None,
                 until: datetime | None = None) -> pd.DataFrame:
+    rels, parts = events_plan(manifest, run_ids=run_ids, job=job, types=types, levels=levels, since=since,
+                              until=until)
+    table = _scan([str(store.resolve(rel, manifest)) for rel in rels], EVENTS_SCHEMA, _and(parts))
+    frame = events_of(table, types=types, step=step, levels=levels)
+    frame.attrs.update(run_ids=list(frame["run_id"].cat.categories), endpoint=manifest.get("endpoint"),
+                       complete=True, has_more=False, source="history")
+    return frame
+
+
+def events_plan(manifest: dict, *, run_ids: Any = None, job: str | None = None, types: Any = None,
+                levels: Any = None, since: datetime | None = None,
+                until: datetime | None = None) -> tuple[list[str], list[Any]]:
+    """The event files (paths relative to the store) a query can find rows in, and its scan filters.
+
+    The one translation of :meth:`History.events`'s filters into what Parquet readers push
+    down (``runlens.dask`` reads with it too): files chosen from the manifest by month, job and
+    run, and ``pyarrow.compute`` expressions (to be and-ed) on run, job, time, and a
+    case-insensitive superset of the type and level filters. :func:`events_of` applies the rest.
+    """
     from ..event_types import twins
-    from ..filters import filter_events, parse_levels, parse_types
+    from ..filters import parse_levels, parse_types
 
     ids = _run_ids(run_ids)
     type_names = parse_types(types)
     level_names = parse_levels(levels)
     months = _months_of(manifest, ids)
-    paths = _files(store, manifest, "events", job=job, months=months, until=until)
+    rels = _listed(manifest, "events", job, months, until)
     if ids is not None:
         # The manifest knows which files hold each run: a lookup by run opens only those.
         holding = {f for r in ids for f in manifest["runs"].get(r, {}).get("files", [])}
-        paths = [p for p, rel in zip(paths, _listed(manifest, "events", job, months, until), strict=True)
-                 if rel in holding]
+        rels = [rel for rel in rels if rel in holding]
     parts = _run_and_job(manifest, ids, job)
     if since is not None:
         parts.append(pc.field("timestamp") >= pa.scalar(since, type=TS))
@@ -135,20 +149,32 @@ def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str |
         parts.append(pc.utf8_upper(pc.field("event_type")).isin(wanted))
     if level_names:
         parts.append(pc.utf8_upper(pc.field("level")).isin(level_names))
-    table = _scan(paths, EVENTS_SCHEMA, _and(parts))
+    return rels, parts
+
+
+def events_of(table: pa.Table, *, types: Any = None, step: Any = None, levels: Any = None) -> pd.DataFrame:
+    """Scanned event rows as the typed events frame, with the exact ``--type``/``--step``/``--level`` semantics."""
+    from ..filters import filter_events, parse_levels, parse_types
+
     # Runs in creation order, each in storage order (a run topped up by a later sync spans files).
     table = table.sort_by([("run_created", "ascending"), ("run_id", "ascending"), ("seq", "ascending")])
     frame = events_frame_of(table)
-    filtered = bool(type_names or step or level_names)
+    filtered = bool(parse_types(types) or step or parse_levels(levels))
     if filtered:
         frame = filter_events(frame, types=types, step=step, levels=levels).reset_index(drop=True)
-    frame.attrs.update(run_ids=list(frame["run_id"].cat.categories), endpoint=manifest.get("endpoint"),
-                       filtered=filtered, complete=True, has_more=False, source="history")
+    frame.attrs["filtered"] = filtered
     return frame
 
 
 def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | None = None,
                since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+    rels, parts = steps_plan(manifest, run_ids=run_ids, job=job, since=since, until=until)
+    return steps_of(_scan([str(store.resolve(rel, manifest)) for rel in rels], STEPS_SCHEMA, _and(parts)))
+
+
+def steps_plan(manifest: dict, *, run_ids: Any = None, job: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> tuple[list[str], list[Any]]:
+    """The steps files a query can find rows in and its scan filters (as :func:`events_plan`)."""
     ids = _run_ids(run_ids)
     months = _months_of(manifest, ids)
     if since is not None:
@@ -156,15 +182,18 @@ def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | 
         floor = _month(since)
         candidates = {e["month"] for e in manifest["files"]["steps"] if e["month"] >= floor}
         months = candidates if months is None else months & candidates
-    paths = _files(store, manifest, "steps", job=job, months=months, until=until)
+    rels = _listed(manifest, "steps", job, months, until)
     parts = _run_and_job(manifest, ids, job)
     if since is not None:
         parts.append(pc.field("run_created") >= pa.scalar(since, type=TS))
     if until is not None:
         parts.append(pc.field("run_created") < pa.scalar(until, type=TS))
-    table = _scan(paths, STEPS_SCHEMA, _and(parts))
-    table = table.sort_by([("run_created", "ascending"), ("run_id", "ascending")])
-    return steps_frame_of(table)
+    return rels, parts
+
+
+def steps_of(table: pa.Table) -> pd.DataFrame:
+    """Scanned step rows as the :func:`runlens.step_durations` frame, runs in creation order."""
+    return steps_frame_of(table.sort_by([("run_created", "ascending"), ("run_id", "ascending")]))
 
 
 def _created_range(manifest: dict, ids: list[str]) -> list[Any]:
