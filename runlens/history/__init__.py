@@ -63,6 +63,14 @@ class History:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
+        if "://" in os.fspath(path):
+            from ..errors import StoreError
+
+            # Path() would make "s3:/bucket" a local folder named "s3:".
+            raise StoreError(f"the History store {os.fspath(path)!r} is a URL: History syncs into and reads local "
+                             "folders only (an object store has neither the atomic rename nor the lock a sync commits "
+                             "with); sync into a local folder and copy it there, and read it there with "
+                             "runlens.dask.events/steps (pip install 'runlens[dask]') or DuckDB's read_parquet")
         self._store = Store(path)
 
     @classmethod

@@ -27,7 +27,8 @@ def _roots(modules: set[str]) -> set[str]:
 
 def test_import_runlens_is_light():
     roots = _roots(_imported_after("import runlens"))
-    assert not roots & {"matplotlib", "ipywidgets", "dagster", "pandas", "requests", "pydantic", "pyarrow", "msgspec"}
+    assert not roots & {"matplotlib", "ipywidgets", "dagster", "pandas", "requests", "pydantic", "pyarrow", "msgspec",
+                         "dask", "distributed"}
 
 
 def test_cli_help_does_not_import_pandas_or_matplotlib():
@@ -116,7 +117,7 @@ def test_every_public_name_is_documented_in_the_readme():
 # The README's module table, in order: each module imports only modules listed before it.
 LAYERS = ["errors", "text", "timespec", "vocabulary", "event_types", "config", "transport", "frames", "models",
           "queries", "event_decoder", "filters", "client", "_step_arrays", "steps", "summary", "trends", "history",
-          "plotting", "accessor", "widgets", "formatting", "demo", "cli"]
+          "dask", "plotting", "accessor", "widgets", "formatting", "demo", "cli"]
 
 
 def test_data_flows_one_way_through_the_layers():
