@@ -20,6 +20,7 @@ commit protocol relies on; sync locally and copy the folder.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 from dataclasses import dataclass
@@ -177,17 +178,18 @@ def steps(path: str | os.PathLike, run_ids: Any = None, *, job: str | None = Non
     final = [run for run in _stored_runs(manifest, None, job=job, ids=wanted, final=True) if created_in_range(run)]
     # Steps files are not listed per run: estimate a run's rows from its month's, and read every file of
     # the group's months (their row-group statistics on run_created skip the rest).
-    per_month: dict[str, list[int]] = {}
-    for run in final:
-        per_month.setdefault(run.month, [0, 0])[1] += 1
+    months = _months([run.created_ms for run in final])
+    runs_in: collections.Counter = collections.Counter(months)
+    rows_in: collections.Counter = collections.Counter()
     for entry in entries:
-        per_month.setdefault(entry["month"], [0, 0])[0] += int(entry.get("rows", 0))
-    sized = [_Run(r.created_ms, r.run_id, max(1, per_month[r.month][0] // max(1, per_month[r.month][1])), r.files,
-                  r.month) for r in final]
+        rows_in[entry["month"]] += int(entry.get("rows", 0))
+    month_of = dict(zip((run.run_id for run in final), months))
+    sized = [_Run(r.created_ms, r.run_id, max(1, rows_in[month_of[r.run_id]] // runs_in[month_of[r.run_id]]), ())
+             for r in final]
     specs = []
     for group in _groups(sized, target):
-        months = {run.month for run in group}
-        paths = tuple(source.resolve(e["path"]) for e in entries if e["month"] in months)
+        spanned = {month_of[run.run_id] for run in group}
+        paths = tuple(source.resolve(e["path"]) for e in entries if e["month"] in spanned)
         specs.append(_Part(paths, _and([*parts, *_bounds(group)]), source.filesystem))
     return _frame(_read_steps, specs, _steps_meta(), label="runlens-steps")
 
@@ -276,7 +278,6 @@ class _Run:
     run_id: str
     rows: int
     files: tuple[str, ...]
-    month: str
 
 
 @dataclass(frozen=True)
@@ -291,8 +292,6 @@ class _Part:
 def _stored_runs(manifest: dict, rels: list[str] | None, *, job: str | None, ids: set[str] | None,
                  final: bool = False) -> list[_Run]:
     """The runs a query can return rows of, in creation order, with their stored event files among ``rels``."""
-    from .history.query import _ms_month
-
     allowed = None if rels is None else set(rels)
     runs = []
     for run_id, st in manifest["runs"].items():
@@ -303,9 +302,16 @@ def _stored_runs(manifest: dict, rels: list[str] | None, *, job: str | None, ids
         if allowed is not None and not files:
             continue
         created = int(st.get("created_ms", 0))
-        runs.append(_Run(created, run_id, int(st.get("events") or 0), files, _ms_month(created)))
+        runs.append(_Run(created, run_id, int(st.get("events") or 0), files))
     runs.sort(key=lambda r: (r.created_ms, r.run_id))
     return runs
+
+
+def _months(created_ms: list[int]) -> list[str]:
+    """The partition (UTC creation month, ``2026-11``) of each creation time."""
+    import numpy as np
+
+    return np.array(created_ms, dtype="int64").astype("datetime64[ms]").astype("datetime64[M]").astype(str).tolist()
 
 
 def _groups(runs: list[_Run], target: int) -> list[list[_Run]]:
