@@ -172,7 +172,9 @@ def steps(path: str | os.PathLike, run_ids: Any = None, *, job: str | None = Non
         runs = [run for run in _stored_runs(manifest, rels, job=job, ids=wanted, final=True) if created_in_range(run)]
         specs = [_Part(tuple(source.resolve(rel) for rel in sorted({f for run in group for f in run.files})),
                        _and([*parts, *_bounds(group)]), source.filesystem) for group in _groups(runs, target)]
-        return step_durations(_frame(_read_events, specs, _events_meta(), label="runlens-events"))
+        # Read and step_durations in one task: a partition's events never wait in a worker's memory (Dask
+        # would count them, and spill them to disk, between two tasks).
+        return _frame(_read_steps_from_events, specs, _steps_meta(), label="runlens-steps-from-events")
     rels, parts = steps_plan(manifest, run_ids=run_ids, job=job, since=since_at, until=until_at)
     entries = [e for e in manifest["files"]["steps"] if e["path"] in set(rels)]
     final = [run for run in _stored_runs(manifest, None, job=job, ids=wanted, final=True) if created_in_range(run)]
@@ -373,6 +375,10 @@ def _read_events(part: _Part, types: Any = None, step: Any = None, levels: Any =
 def _read_steps(part: _Part) -> pd.DataFrame:
     frame = steps_of(_scan(list(part.paths), STEPS_SCHEMA, part.expression, part.filesystem))
     return _text_categories(frame, _STEP_DATA_CATEGORIES)
+
+
+def _read_steps_from_events(part: _Part) -> pd.DataFrame:
+    return _partition_steps(_read_events(part))
 
 
 def _partition_steps(frame: pd.DataFrame) -> pd.DataFrame:
