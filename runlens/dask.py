@@ -172,8 +172,8 @@ def steps(path: str | os.PathLike, run_ids: Any = None, *, job: str | None = Non
         runs = [run for run in _stored_runs(manifest, rels, job=job, ids=wanted, final=True) if created_in_range(run)]
         specs = [_Part(tuple(source.resolve(rel) for rel in sorted({f for run in group for f in run.files})),
                        _and([*parts, *_bounds(group)]), source.filesystem) for group in _groups(runs, target)]
-        # Read and step_durations in one task: a partition's events never wait in a worker's memory (Dask
-        # would count them, and spill them to disk, between two tasks).
+        # Read and step_durations in one task: a partition's events are never kept as a task's result in a
+        # worker's memory, only its step rows.
         return _frame(_read_steps_from_events, specs, _steps_meta(), label="runlens-steps-from-events")
     rels, parts = steps_plan(manifest, run_ids=run_ids, job=job, since=since_at, until=until_at)
     entries = [e for e in manifest["files"]["steps"] if e["path"] in set(rels)]
