@@ -128,3 +128,19 @@ query RunlensRunStatus($runId: ID!) {
   }
 }
 """
+
+STEP_STATS_MANY = """
+query RunlensStepStatsMany($filter: RunsFilter, $limit: Int) {
+  runsOrError(filter: $filter, limit: $limit) {
+    __typename
+    ... on Runs {
+      results {
+        id
+        stepStats { stepKey status startTime endTime attempts { startTime endTime } }
+      }
+    }
+    ... on InvalidPipelineRunsFilterError { message }
+    ... on PythonError { message className stack }
+  }
+}
+"""

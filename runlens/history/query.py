@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from ..errors import InvalidArgument, StoreError
-from .store import Store
+from .store import REPAIR_HINT, Store
 from .tables import EVENTS_SCHEMA, RUNS_SCHEMA, STEPS_SCHEMA, TS, events_frame_of, runs_frame_of, steps_frame_of
 
 
@@ -70,8 +70,7 @@ def _corrupt_message(paths: list[str], exc: Exception) -> str:
                 bad = path
                 break
     where = bad or ", ".join(paths[:3])
-    return (f"cannot read the History store file {where}: it is corrupt or truncated ({exc}); restore it or sync "
-            "into a new folder to rebuild the store")
+    return (f"cannot read the History store file {where}: it is corrupt or truncated ({exc}); {REPAIR_HINT}")
 
 
 def _and(parts: list[Any]) -> Any:
@@ -164,7 +163,11 @@ def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | 
         parts.append(pc.field("run_created") < pa.scalar(until, type=TS))
     table = _scan(paths, STEPS_SCHEMA, _and(parts))
     table = table.sort_by([("run_created", "ascending"), ("run_id", "ascending")])
-    return steps_frame_of(table)
+    frame = steps_frame_of(table)
+    # Runs whose rows are Dagster's stepStats (a light sync), not step_durations of their events.
+    light = table.filter(pc.field("source") == "stepStats").column("run_id")
+    frame.attrs["light_runs"] = pc.unique(light).to_pylist()
+    return frame
 
 
 def _created_range(manifest: dict, ids: list[str]) -> list[Any]:

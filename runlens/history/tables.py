@@ -57,6 +57,9 @@ STEPS_SCHEMA = pa.schema(
     + [("error_class", pa.string()), ("error_message", pa.string()), ("last_event", TS),
        ("attempt_spans", _SPAN), ("worker_spans", _SPAN)]
     + list(EXTRA.items())
+    # Where the row came from: "events" (step_durations of the run's events) or "stepStats"
+    # (Dagster's own numbers, taken by a light sync: no IO/worker/retry split).
+    + [("source", pa.string())]
 )
 assert [f.name for f in STEPS_SCHEMA][: len(STEP_COLUMNS)] == list(STEP_COLUMNS)
 
@@ -130,8 +133,9 @@ def _spans(values: pd.Series) -> pa.Array:
     return pa.array([[{"start": s, "end": e} for s, e in spans] for spans in values], type=_SPAN)
 
 
-def steps_table(steps: pd.DataFrame, jobs: dict[str, str | None], created_ms: dict[str, int]) -> pa.Table:
-    """step_durations rows (any number of runs) as the stored table."""
+def steps_table(steps: pd.DataFrame, jobs: dict[str, str | None], created_ms: dict[str, int],
+                source: str = "events") -> pa.Table:
+    """step_durations rows (any number of runs) as the stored table, their ``source`` column set to ``source``."""
     columns: dict[str, pa.Array] = {}
     for name, field_type in zip(STEPS_SCHEMA.names, STEPS_SCHEMA.types, strict=False):
         if name not in STEP_COLUMNS:
@@ -146,6 +150,7 @@ def steps_table(steps: pd.DataFrame, jobs: dict[str, str | None], created_ms: di
     columns["job_name"] = pa.array([jobs.get(r) for r in run_ids], type=pa.string())
     columns["run_created"] = pa.array([created_ms.get(r) for r in run_ids], type=pa.int64()) \
         .cast(pa.timestamp("ms")).cast(TS)
+    columns["source"] = pa.array([source] * len(run_ids), type=pa.string())
     return pa.table(columns, schema=STEPS_SCHEMA)
 
 
