@@ -227,10 +227,18 @@ def run_events_get(
 @click.option("--since", help="Only runs created since: a duration back from now (90d, 12h, 30m), an ISO date or "
               "datetime.")
 @click.option("--until", help="Only runs created before this (same forms as --since).")
+@click.option("--no-events", "--light", "light", is_flag=True,
+              help="Light sync: Dagster's own stepStats of each finished run (100 runs a request) instead of its "
+              "events; no IO/worker/retry split. A later full sync upgrades those runs.")
+@click.option("--compact", is_flag=True, help="Only merge the store's small files (no request to the server).")
+@click.option("--repair", is_flag=True, help="Drop missing, corrupt or truncated files and refetch what they held.")
+@click.option("--migrate", is_flag=True, help="Only bring a store of an older runlens to this format "
+              "(no request; any sync does it first).")
 @url_option
 @json_option
 @handle_errors
-def sync(store: str | None, job: str | None, since: str | None, until: str | None, url: str | None, as_json: bool) -> None:
+def sync(store: str | None, job: str | None, since: str | None, until: str | None, light: bool, compact: bool,
+         repair: bool, migrate: bool, url: str | None, as_json: bool) -> None:
     """Sync runs, events and steps into a local History store: only what is new since the last sync."""
     from .history import History
     from .timespec import parse_time
@@ -238,15 +246,25 @@ def sync(store: str | None, job: str | None, since: str | None, until: str | Non
     # Bad bounds are usage errors, reported before any request.
     parse_time(since, what="--since")
     parse_time(until, what="--until")
+    if compact + repair + migrate > 1:
+        raise click.UsageError("--compact, --repair and --migrate are separate tasks: give one")
     client = _client(url)
     # A bar only on a terminal: a command is never in a notebook, whatever else is imported.
     client.progress = not as_json and sys.stderr.isatty()
     history = History(store) if store else History.for_deployment(client)
-    report = history.sync(client, job=job, since=since, until=until)
-    if as_json:
-        click.echo(json.dumps({**report.as_dict(), "store": history.path}, ensure_ascii=False))
+    if compact or migrate or repair:
+        from .history.maintenance import maintain
+
+        doc, line = maintain(history, client, compact=compact, migrate=migrate, job=job, since=since, until=until,
+                             events=not light)
+        line += "; the store:"
     else:
-        click.echo(f"{report.summary()} into {history.path}")
+        report = history.sync(client, job=job, since=since, until=until, events=not light)
+        doc, line = report.as_dict(), f"{report.summary()} into"
+    if as_json:
+        click.echo(json.dumps({**doc, "store": history.path}, ensure_ascii=False))
+    else:
+        click.echo(f"{line} {history.path}")
 
 
 @main.command("demo")

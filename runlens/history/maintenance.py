@@ -406,3 +406,19 @@ def repair(store: Store, client: Client, **sync_options: Any) -> RepairReport:
                 _drop_broken(store, manifest, problems, result)
     result.sync = sync(store, client, **sync_options)
     return result
+
+
+def maintain(history: Any, client: Client, *, compact: bool, migrate: bool, **sync_options: Any
+             ) -> tuple[dict[str, Any], str]:
+    """``runlens sync --compact`` / ``--migrate`` / ``--repair``: run it; its report as JSON and as one line."""
+    if compact:
+        result: Any = history.compact()
+        return result.as_dict(), result.summary()
+    if migrate:
+        before = history.migrate()
+        line = ("No store yet: nothing to migrate" if before is None else
+                f"Migrated: format {before} to {FORMAT_VERSION}" if before < FORMAT_VERSION else
+                f"The store is already of format {FORMAT_VERSION}")
+        return {"format_version_before": before, "format_version": FORMAT_VERSION}, line
+    result = history.repair(client, **sync_options)
+    return result.as_dict(), result.summary()

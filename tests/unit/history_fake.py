@@ -81,6 +81,8 @@ class FakeDeployment:
             run = self.runs.get(variables["runId"])
             if run is None:
                 return {"data": {"runOrError": {"__typename": "RunNotFoundError", "message": "not found"}}}
+            if "stepStats" in query:
+                run = {**run, "stepStats": self.step_stats(run["id"])}
             return {"data": {"runOrError": {"__typename": "Run", **run}}}
         return 400, {"data": None, "errors": [{"message": "unexpected query"}]}
 
