@@ -1,5 +1,5 @@
 """The benchmarks against the live local Dagster: #1, #2 (one 50,000+-event run), #5 (20
-runs through a latency proxy) and #6 (start-up)."""
+runs through a latency proxy), #6 (start-up) and #11 (the light sync, in bench_history)."""
 
 from __future__ import annotations
 
@@ -346,6 +346,10 @@ def run(options: Options, runs: CachedRuns, only: set[str]) -> list[Result]:
             results += bench_many(options, demo.base_url, runs.small)
         if "6" in only:
             results.append(bench_startup(options, demo.url, runs.big))
+        if "11" in only:
+            from .bench_history import bench_light_sync
+
+            results.append(bench_light_sync(options, demo.url, runs.small))
     finally:
         demo.stop()
     return results
