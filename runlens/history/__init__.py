@@ -84,7 +84,7 @@ class History:
     def __repr__(self) -> str:
         if not self._store.exists():
             return f"runlens.History({self.path!r}, empty)"
-        manifest = self._store.manifest()
+        manifest = self._store.manifest(allow_old=True)
         runs = manifest["runs"]
         final = sum(1 for st in runs.values() if st.get("final"))
         return (f"runlens.History({self.path!r}, {len(runs)} runs, {final} final, "

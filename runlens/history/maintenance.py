@@ -390,6 +390,8 @@ def repair(store: Store, client: Client, **sync_options: Any) -> RepairReport:
         try:
             manifest = store.manifest(allow_old=True)
         except StoreError as exc:
+            if not getattr(exc, "damaged", False):
+                raise  # e.g. a store of a newer runlens: not ours to rebuild
             # Nothing left to go by: start over (the data files are the server's to give again).
             result.problems[MANIFEST] = str(exc)
             result.rebuilt = True

@@ -142,8 +142,8 @@ class Store:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             if self.root.is_dir() and any(self.root.glob("*/**/*.parquet")):
-                raise StoreError(f"{path} is missing but the store holds data files: the store is damaged; "
-                                 f"{REPAIR_HINT} (without its manifest the store is rebuilt from the server)") from None
+                raise _damaged(f"{path} is missing but the store holds data files: the store is damaged; "
+                               f"{REPAIR_HINT} (without its manifest the store is rebuilt from the server)") from None
             return empty_manifest(None)
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -151,9 +151,9 @@ class Store:
             manifest = json.loads(text)
             version = manifest["format_version"]
         except (ValueError, KeyError, TypeError):
-            raise StoreError(f"{path} is not a runlens History manifest (unreadable JSON or no format_version): "
-                             f"the store is damaged; {REPAIR_HINT} (without its manifest the store is rebuilt from "
-                             "the server)") from None
+            raise _damaged(f"{path} is not a runlens History manifest (unreadable JSON or no format_version): "
+                           f"the store is damaged; {REPAIR_HINT} (without its manifest the store is rebuilt from "
+                           "the server)") from None
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise StoreError(f"the History store {str(self.root)!r} has format version {version}, written by a newer "
                              f"runlens; this one reads up to version {FORMAT_VERSION}: upgrade runlens "
@@ -300,6 +300,14 @@ class Store:
         for rel in rels:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / rel).unlink()
+
+
+def _damaged(message: str) -> StoreError:
+    """The error of a store whose manifest is lost: ``damaged`` tells a repair it may rebuild the store
+    (and not, say, a store of a newer runlens)."""
+    exc = StoreError(message)
+    exc.damaged = True
+    return exc
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -31,8 +31,8 @@ def test_a_light_sync_stores_dagsters_step_stats_and_a_full_sync_upgrades_them(d
     steps = h.steps()
     for kind in FINAL:
         run_id = demo.runs[kind]
-        assert run_id in steps.attrs["light_runs"], kind
         truth = dagster_truth(demo.dagster.home, run_id)["step_stats"]
+        assert (run_id in steps.attrs["light_runs"]) == bool(truth), kind  # canceled while queued: no step
         mine = h.steps(run_id)
         mine = mine.set_index(mine["step_key"].astype(str))
         assert sorted(mine.index) == sorted(truth), kind

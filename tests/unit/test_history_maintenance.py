@@ -293,6 +293,18 @@ def test_compact_merges_every_partition_into_one_file_and_readers_see_the_same_s
     assert h.compact().files_merged == 0  # nothing left to merge
 
 
+def _grown_store(tmp_path: Path, fake: FakeDeployment, monkeypatch) -> tuple[runlens.History, runlens.History]:
+    """A store of four syncs, not compacted (four files in November's partitions), and the reference
+    store one sync makes of the same runs."""
+    monkeypatch.setattr(maintenance, "COMPACT_AT", 10_000)
+    h = runlens.History(tmp_path / "store")
+    h.sync(fake.client())
+    _grow(fake, h, 3)
+    reference = runlens.History(tmp_path / "reference")
+    reference.sync(fake.client())
+    return h, reference
+
+
 COMPACT_POINTS = ["compact-before-temp-fsync", "compact-before-manifest", "compact-after-manifest",
                   "compact-after-remove", "compact-after-rename"]
 
@@ -300,13 +312,8 @@ COMPACT_POINTS = ["compact-before-temp-fsync", "compact-before-manifest", "compa
 @pytest.mark.parametrize("point", COMPACT_POINTS)
 def test_a_compaction_killed_at_a_commit_point_leaves_a_readable_store_the_next_one_completes(
         tmp_path, fake, monkeypatch, point):
-    monkeypatch.setattr(maintenance, "COMPACT_AT", 10_000)
-    root = tmp_path / "store"
-    h = runlens.History(root)
-    h.sync(fake.client())
-    _grow(fake, h, 3)
-    reference = runlens.History(tmp_path / "reference")
-    reference.sync(fake.client())
+    h, reference = _grown_store(tmp_path, fake, monkeypatch)
+    root = Path(h.path)
     _crash_at(monkeypatch, point)
     with pytest.raises(_Crash):
         h.compact()
@@ -326,21 +333,15 @@ def test_a_compaction_killed_at_a_commit_point_leaves_a_readable_store_the_next_
 
 _KILLED_COMPACT = """
 import sys
-from runlens.history import maintenance
 import runlens
 runlens.History(sys.argv[1]).compact()
 """
 
 
 @pytest.mark.parametrize("point", ["compact-before-manifest", "compact-after-manifest", "compact-after-remove"])
-def test_a_compaction_process_killed_by_sigkill_is_completed_by_the_next_sync(tmp_path, fake, monkeypatch, point):
-    monkeypatch.setattr(maintenance, "COMPACT_AT", 10_000)
-    root = tmp_path / "store"
-    h = runlens.History(root)
-    h.sync(fake.client())
-    _grow(fake, h, 3)
-    reference = runlens.History(tmp_path / "reference")
-    reference.sync(fake.client())
+def test_a_compaction_process_killed_by_sigkill_is_completed_by_the_next_one(tmp_path, fake, monkeypatch, point):
+    h, reference = _grown_store(tmp_path, fake, monkeypatch)
+    root = Path(h.path)
     _run_killed(_KILLED_COMPACT, root, point)
     _assert_same_store(h, reference)
     h.compact()  # the killed process's lock went with it
@@ -458,6 +459,18 @@ def test_repair_rebuilds_a_store_whose_manifest_is_lost(tmp_path, fake, damage):
     report = h.repair(fake.client())
     assert report.rebuilt and "manifest.json" in report.problems and "rebuilt from the server" in report.summary()
     _assert_same_store(h, reference)
+
+
+def test_repair_never_rebuilds_a_store_of_a_newer_runlens(tmp_path, fake):
+    h, _ = _store_and_reference(tmp_path, fake)
+    manifest_path = Path(h.path) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = store_module.FORMAT_VERSION + 1
+    manifest_path.write_text(json.dumps(manifest))
+    files = sorted(Path(h.path).rglob("*.parquet"))
+    with pytest.raises(runlens.StoreError, match="written by a newer runlens"):
+        h.repair(fake.client())
+    assert sorted(Path(h.path).rglob("*.parquet")) == files
 
 
 def test_repair_of_a_light_store_refetches_the_stepstats(tmp_path, fake):
