@@ -70,6 +70,8 @@ def test_a_light_sync_stores_dagsters_step_stats_and_a_full_sync_upgrades_them(d
 
 def test_repair_and_compaction_of_a_live_store(demo, client, tmp_path):
     h = runlens.History(tmp_path / "store")
+    for job in ("etl_job", "failing_job", "slow_job"):  # a file per job: something to compact
+        h.sync(client, grace=0, job=job)
     h.sync(client, grace=0)
     before = (h.runs(), h.events(), h.steps())
     etl = demo.runs["etl"]
@@ -82,5 +84,6 @@ def test_repair_and_compaction_of_a_live_store(demo, client, tmp_path):
         pd.testing.assert_frame_equal(got, want)
     compacted = h.compact()
     _note(f"compaction: {compacted.summary()}")
+    assert compacted.files_merged >= 2 and compacted.files_after < compacted.files_before
     for got, want in zip((h.runs(), h.events(), h.steps()), before, strict=True):
         pd.testing.assert_frame_equal(got, want)
