@@ -592,3 +592,16 @@ def test_cli_sync_migrate(tmp_path, fake, monkeypatch):
     assert len(fake.requests) == sent
     result = CliRunner().invoke(cli.main, ["sync", "--store", str(root), "--migrate", "--json"])
     assert json.loads(result.output)["format_version_before"] == store_module.FORMAT_VERSION
+
+
+def test_the_light_sync_benchmark_compares_the_light_rows_with_the_events_rows(tmp_path, fake):
+    from benchmarks.bench_history import same_steps
+
+    light, full = runlens.History(tmp_path / "light"), runlens.History(tmp_path / "full")
+    light.sync(fake.client(), events=False)
+    full.sync(fake.client())
+    assert same_steps(light.steps(), full.steps())
+    shifted = light.steps()
+    shifted.loc[0, "start"] += pd.Timedelta(milliseconds=1)
+    assert not same_steps(shifted, full.steps())
+    assert not same_steps(light.steps().iloc[:0], full.steps())
