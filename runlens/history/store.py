@@ -22,11 +22,15 @@ Commit protocol (one *batch*, several per sync):
 2. ``manifest.json`` is written to a temporary file, fsynced and ``os.replace``\\ d: the
    commit point. It lists the new files under their final names and, in ``pending``,
    the renames still to do (``runs.parquet`` is replaced by its rename, atomically);
-3. each temporary file is ``os.replace``\\ d to its final name and the directories fsynced.
+3. the files the new manifest no longer lists (merged by a compaction, rewritten without a
+   run's rows) are deleted, *then* each temporary file is ``os.replace``\\ d to its final
+   name and the directories fsynced: a ``*.parquet`` glob may miss those rows for a moment,
+   never sees them twice.
 
 A crash before 2 leaves only temporary files, which every reader ignores and the next
 sync deletes. A crash between 2 and 3 leaves committed files under their temporary
-names: runlens's readers read them there, and the next sync finishes the renames. So
+names: runlens's readers read them there, and the next sync deletes what is no longer
+listed and finishes the renames (:meth:`Store.recover`). So
 a visible ``*.parquet`` file is always a committed, complete one.
 """
 
