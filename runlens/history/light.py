@@ -74,7 +74,7 @@ def steps_of_step_stats(stats: dict[str, list[dict]]) -> pd.DataFrame:
     Rows: runs in the order given, each run's steps by start. The columns stepStats cannot
     fill are NaT/NA (see the module's notes).
     """
-    from ..frames import STEP_COLUMNS, STEP_STATUS_DTYPE, STRING, _categorical
+    from ..frames import STEP_STATUS_DTYPE, STRING, _categorical
 
     rows = []
     for run_id, records in stats.items():
@@ -112,4 +112,4 @@ def steps_of_step_stats(stats: dict[str, list[dict]]) -> pd.DataFrame:
         "attempt_spans": pd.Series([[(_stamp(a), _stamp(b)) for a, b in r[5]] for r in rows], dtype=object),
         "worker_spans": pd.Series([[] for _ in rows], dtype=object),
     }, index=pd.RangeIndex(n))
-    return frame.astype({c: d for c, d in STEP_COLUMNS.items() if d != "category" and d is not object})
+    return frame

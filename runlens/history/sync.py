@@ -191,7 +191,12 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
                     _fetch_batch(client, store, manifest, todo[i:i + batch_runs], grace, max_workers, progress,
                                  writer, report, changed)
                 else:
-                    _light_batch(client, manifest, todo[i:i + batch_runs], grace, writer, report, changed)
+                    # The last light batch is committed with the mark below: one commit, not two.
+                    last = i + batch_runs >= len(todo)
+                    _light_batch(client, manifest, todo[i:i + batch_runs], grace, writer, report, changed,
+                                 commit=not last)
+                    if last:
+                        break
                 changed.clear()
             # The mark moves only now that every run discovered is stored, and only for a discovery
             # open-ended in time: runs created after `until` were not looked at.
@@ -285,7 +290,7 @@ def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str
 
 
 def _light_batch(client: Client, manifest: dict, run_ids: list[str], grace: float, writer: _BatchWriter,
-                 report: SyncReport, changed: set[str]) -> None:
+                 report: SyncReport, changed: set[str], *, commit: bool = True) -> None:
     """The light sync's batch: Dagster's stepStats of finished runs, stored as their steps (see .light)."""
     from .light import fetch_step_stats, steps_of_step_stats
 
@@ -303,7 +308,8 @@ def _light_batch(client: Client, manifest: dict, run_ids: list[str], grace: floa
             report.runs_light += 1
         changed.add(run_id)
     writer.add_steps(steps_of_step_stats({r: stats[r] for r in due if r in stats}), source="stepStats")
-    writer.commit(runs_changed=True)
+    if commit:
+        writer.commit(runs_changed=True)
 
 
 class _BatchWriter:

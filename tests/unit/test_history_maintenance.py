@@ -137,6 +137,19 @@ def test_a_light_sync_stores_dagsters_step_stats_many_runs_a_request_and_no_even
     assert h.sql("SELECT DISTINCT source FROM steps")["source"].tolist() == ["stepStats"]
 
 
+@pytest.mark.parametrize("runs", [("run-a", "run-x"), ()])
+def test_step_stats_become_a_steps_frame_with_its_dtypes(fake, runs):
+    from runlens.frames import STEP_COLUMNS
+    from runlens.history.light import steps_of_step_stats
+
+    frame = steps_of_step_stats({r: fake.step_stats(r) for r in runs})
+    assert list(frame.columns) == list(STEP_COLUMNS) and runlens.frame_kind(frame) == "steps"
+    assert {c: str(frame[c].dtype) for c in frame} == {c: str(pd.Series([], dtype=d).dtype)
+                                                       for c, d in STEP_COLUMNS.items()}
+    pd.testing.assert_frame_equal(frame.iloc[:0], runlens.step_durations(fake.client().events("run-a")).iloc[:0],
+                                  check_categorical=False, check_index_type=False)
+
+
 def test_light_rows_lack_what_the_docs_say_against_the_events_steps(tmp_path, fake):
     client = fake.client()
     h = runlens.History(tmp_path / "store")
