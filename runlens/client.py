@@ -253,18 +253,23 @@ class Client:
         while limit is None or got < limit:
             page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - got)
             variables = {"filter": run_filter or None, "cursor": cursor, "limit": page_size}
-            result = self.transport.execute(queries.RUNS, variables).get("runsOrError")
-            if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
-                raise InvalidArgument(f"the server rejected the run filter: {result.get('message')}")
-            self._raise_for_result(result, None)
-            page = result.get("results") or []
-            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
-                raise ServerError(f"{self.url} answered a malformed run list (results is not a list of runs)")
+            page, count = self._runs_page(queries.RUNS, variables)
             got += len(page)
-            yield page, result.get("count")
+            yield page, count
             cursor = page[-1].get("id") if page else None
             if len(page) < page_size or not isinstance(cursor, str):
                 break
+
+    def _runs_page(self, query: str, variables: dict[str, Any]) -> tuple[list[dict], Any]:
+        """One ``runsOrError`` answer to ``query``: its run records, checked, and the server's ``count``."""
+        result = self.transport.execute(query, variables).get("runsOrError")
+        if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
+            raise InvalidArgument(f"the server rejected the run filter: {result.get('message')}")
+        self._raise_for_result(result, None)
+        page = result.get("results") or []
+        if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+            raise ServerError(f"{self.url} answered a malformed run list (results is not a list of runs)")
+        return page, result.get("count")
 
     # -- events -----------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from .. import queries
-from ..errors import InvalidArgument, ServerError
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -42,14 +41,7 @@ def fetch_step_stats(client: Client, run_ids: list[str]) -> dict[str, list[dict]
     found: dict[str, list[dict]] = {}
     for i in range(0, len(run_ids), RUNS_PER_REQUEST):
         chunk = run_ids[i:i + RUNS_PER_REQUEST]
-        result = client.transport.execute(queries.STEP_STATS_MANY,
-                                          {"filter": {"runIds": chunk}, "limit": len(chunk)}).get("runsOrError")
-        if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
-            raise InvalidArgument(f"the server rejected the run filter: {result.get('message')}")
-        client._raise_for_result(result, None)
-        page = result.get("results") or []
-        if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
-            raise ServerError(f"{client.url} answered a malformed run list (results is not a list of runs)")
+        page, _count = client._runs_page(queries.STEP_STATS_MANY, {"filter": {"runIds": chunk}, "limit": len(chunk)})
         for record in page:
             stats = record.get("stepStats")
             if isinstance(record.get("id"), str) and isinstance(stats, list):
