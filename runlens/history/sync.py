@@ -15,6 +15,11 @@
 4. **Steps** (:func:`runlens.step_durations`) of each run made final are computed from its
    complete stored events and stored with :data:`runlens.steps.STEPS_VERSION`.
 
+With ``events=False`` (the *light* sync, :mod:`.light`) steps 3 and 4 are replaced by
+Dagster's own ``stepStats`` of the finished runs, 100 runs a request; a later full sync
+upgrades those runs. A store of an older format is migrated first, and a partition left
+with too many files is compacted last (:mod:`.maintenance`).
+
 Work is committed in batches of runs (see :mod:`runlens.history.store`): a sync that
 fails keeps what it committed, and the next one redoes only the rest. The high-water mark
 moves only when a whole sync succeeded.
