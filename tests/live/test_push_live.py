@@ -173,3 +173,24 @@ def test_tail_of_a_run_that_never_starts_ends_at_the_timeout_with_5(demo):
     assert as_json.exit_code == 5
     error = json.loads(as_json.stderr)
     assert error["code"] == "TIMEOUT" and error["run_id"] == demo.runs["queued"] and "QUEUED" in error["error"]
+
+
+def test_the_timeline_widget_follows_a_log_storm_pushed_with_few_redraws(demo, client):
+    from runlens.widgets import timeline
+
+    run_id = demo.dagster.launch("log_storm_job", {"ops": {"storm": {"config": {"n": 5000}}}})
+    live = timeline(run_id, client=Client(demo.url, progress=False), follow=True)
+    try:
+        assert live.wait(timeout=300), "the widget did not see the run end"
+        assert live.error is None, live.error
+        demo.dagster.wait(run_id, timeout=120)
+        stored = client.events(run_id)
+        pd.testing.assert_frame_equal(live.events, stored, check_categorical=False)
+        assert live.transport == "websocket" and "over a websocket" in live.status_bar.value
+        seconds = (live.batches[-1]["received"] - live.batches[0]["received"]).total_seconds()
+        # Redrawn at most about twice a second (plus the first and the last), however many batches came.
+        assert live.redraws <= 3 + 2 * seconds + 1 and len(live.batches) > live.redraws
+        print(f"\nlog storm: {len(stored)} events in {len(live.batches)} batches over {seconds:.1f} s, "
+              f"{live.redraws} redraws", file=sys.stderr)
+    finally:
+        live.close()

@@ -53,7 +53,8 @@ def test_follow_mode_gets_every_event_of_a_run_in_progress_exactly_once(demo):
         assert len(batches) >= 5 and sum(b["n"] for b in batches) == n
         first_types = set(live.events["event_type"].iloc[: batches[0]["n"]].dropna().astype(str))
         assert "RUN_SUCCESS" not in first_types
-        assert live.redraws == len(batches) + 1
+        # Pushed over the webserver's websocket; redraws throttled, never more than one a batch.
+        assert live.transport == "websocket" and 2 <= live.redraws <= len(batches) + 1
         lags = [(b["received"] - b["first_event"]).total_seconds() for b in batches[1:]]
         print(f"\nfollow: {n} events in {len(batches)} batches over {live.polls} polls; "
               f"lag of the oldest event of each batch: max {max(lags):.2f} s, "
