@@ -549,6 +549,7 @@ class _Follower:
         status = str(self.client.run_status(self.run_id))
         if status in TERMINAL_STATUSES:
             self.status = status
+            self._report()  # the server's word on the outcome, as the last update
             return True
         # An end event with the status not written yet: look again after another grace period.
         self.ended_at = now
