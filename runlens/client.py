@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from . import queries
 from .config import Settings, resolve
 from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
-from .models import EventPage, Run
+from .models import EventPage, Run, check_cursor
 from .transport import Transport, raise_python_error
 from .vocabulary import TERMINAL_STATUSES, RunStatus
 
@@ -302,9 +302,7 @@ class Client:
 
     def _pages(self, run_id: str, cursor: str | None, size_for: Callable[[int], int]) -> Iterator[EventPage]:
         """Pages of ``size_for(events so far)`` events until the log ends (or a size is 0), one request ahead."""
-        if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
-            raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
-                                  f"events().attrs['cursor'] or err.cursor), not {cursor!r}", run_id=run_id)
+        check_cursor(cursor, run_id)
         start = cursor
         fetched = 0
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-prefetch")

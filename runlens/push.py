@@ -48,7 +48,8 @@ from urllib.parse import urlsplit
 
 from .config import Settings
 from .errors import AuthError, GraphQLError, InvalidArgument, RunNotFound, ServerError, TransportError
-from .queries import ERROR_FIELDS
+from .models import check_cursor
+from .queries import ERROR_FIELDS, EVENT_FIELDS
 from .vocabulary import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ RECONNECT_CAP = 5.0
 CLOSE_TIMEOUT = 1.0
 USER_AGENT = "runlens"
 
-#: The same event fields as ``logsForRun`` in :data:`runlens.queries.EVENTS`: the frames
-#: of both transports are built from the same records.
+#: The same event fields as ``logsForRun`` (:data:`runlens.queries.EVENT_FIELDS`): the
+#: frames of both transports are built from the same records.
 SUBSCRIPTION = (
     """
 subscription RunlensRunLogs($runId: ID!, $cursor: String) {
@@ -86,12 +87,9 @@ subscription RunlensRunLogs($runId: ID!, $cursor: String) {
       cursor
       hasMorePastEvents
       messages {
-        __typename
-        ... on MessageEvent { message timestamp level stepKey eventType }
-        ... on ErrorEvent { error { ...RunlensErrorFields } }
-        ... on MaterializationEvent { assetKey { path } }
-        ... on ObservationEvent { assetKey { path } }
-      }
+"""
+    + EVENT_FIELDS
+    + """      }
     }
     ... on PipelineRunLogsSubscriptionFailure { message missingRunId }
   }
@@ -413,9 +411,7 @@ def follow(
     """What :meth:`runlens.Client.follow` runs (see its documentation)."""
     if push not in (None, True, False):
         raise InvalidArgument(f"push must be None (websocket if offered), True or False, not {push!r}")
-    if after_cursor is not None and (not isinstance(after_cursor, str) or not after_cursor.strip()):
-        raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
-                              f"events().attrs['cursor'] or err.cursor), not {after_cursor!r}", run_id=run_id)
+    check_cursor(after_cursor, run_id)
     for name, value in (("interval", interval), ("grace", grace), ("timeout", timeout)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
                                   or (name == "interval" and value == 0)):
