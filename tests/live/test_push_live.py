@@ -194,3 +194,35 @@ def test_the_timeline_widget_follows_a_log_storm_pushed_with_few_redraws(demo, c
               f"{live.redraws} redraws", file=sys.stderr)
     finally:
         live.close()
+
+
+def test_an_idle_run_costs_no_request_when_pushed_and_two_a_second_when_polled(demo):
+    from runlens.config import resolve
+    from runlens.transport import Transport
+
+    class Counting(Transport):
+        def send(self, payload):
+            self.sent.append(payload["query"].split("(")[0].split()[-1])
+            return super().send(payload)
+
+    def counted() -> tuple[Client, Counting]:
+        transport = Counting(resolve(demo.url))
+        transport.sent = []
+        return Client(transport=transport, progress=False), transport
+
+    run_id = demo.runs["queued"]  # held in the queue: nothing happens to it, for good
+    (pushed, push_sent), (polled, poll_sent) = counted(), counted()
+    results: dict[str, list] = {}
+    poller = threading.Thread(target=lambda: results.update(
+        polled=list(polled.follow(run_id, push=False, interval=1.0, timeout=8))))
+    poller.start()
+    results["pushed"] = list(pushed.follow(run_id, timeout=8))
+    poller.join(60)
+    stored = Client(demo.url, progress=False).events(run_id)
+    for name in ("pushed", "polled"):
+        pd.testing.assert_frame_equal(concat_events(results[name]), stored)
+    # Pushed: the status once at the start, then nothing for 8 s; polled: events and status every second.
+    assert push_sent == ["RunlensRunStatus"]
+    assert len(poll_sent) >= 2 * 6 and set(poll_sent) == {"RunlensEvents", "RunlensRunStatus"}
+    print(f"\nidle run followed 8 s: push sent {len(push_sent)} request(s), polling (interval 1 s) "
+          f"{len(poll_sent)}", file=sys.stderr)
