@@ -315,7 +315,7 @@ def run_events_tail(
     result = tail(_client(url), run_id, click.echo, types=type_filter, step=step_filter, levels=level_filter,
                   cursor=cursor, as_json=as_json, width=None if wide else _terminal_width(), timeout=timeout)
     if not result.ended:
-        message = (f"run {run_id} has not ended after {timeout:g} s (status {result.status}); "
+        message = (f"run {run_id} has not ended after {timeout or 0:g} s (status {result.status}); "
                    "raise --timeout to wait longer")
         if as_json:
             _echo_json_error(message, "TIMEOUT", run_id)

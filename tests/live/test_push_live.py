@@ -205,10 +205,10 @@ def test_an_idle_run_costs_no_request_when_pushed_and_two_a_second_when_polled(d
             self.sent.append(payload["query"].split("(")[0].split()[-1])
             return super().send(payload)
 
-    def counted() -> tuple[Client, Counting]:
+    def counted() -> tuple[Client, list[str]]:
         transport = Counting(resolve(demo.url))
         transport.sent = []
-        return Client(transport=transport, progress=False), transport
+        return Client(transport=transport, progress=False), transport.sent
 
     run_id = demo.runs["queued"]  # held in the queue: nothing happens to it, for good
     (pushed, push_sent), (polled, poll_sent) = counted(), counted()

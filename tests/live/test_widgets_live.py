@@ -129,7 +129,7 @@ def test_timeline_of_a_run_that_never_starts_says_so_and_does_not_block(demo, ki
     try:
         assert live.wait(timeout=3) is False  # it keeps following; wait gives up
         assert live.status == kind.upper() and note in live.status_bar.value
-        assert "following every" in live.status_bar.value
+        assert "following live over a websocket" in live.status_bar.value and live.transport == "websocket"
     finally:
         live.close()
     assert live.done.is_set()
