@@ -280,8 +280,8 @@ def demo(serve: bool, port: int | None, out_dir: str) -> None:
 
 
 TAIL_EXIT_CODES_HELP = (
-    "Exit codes: 0 the run succeeded, 6 it failed, 7 it was canceled, 5 --timeout ran out (or the server is "
-    "unreachable), 1 server error, 2 usage or configuration error, 3 run not found, 4 authentication."
+    EXIT_CODES_HELP + " Once the run ended: 0 it succeeded, 6 it failed, 7 it was canceled; 5 also when "
+    "--timeout ran out first."
 )
 
 
