@@ -129,11 +129,12 @@ class _Dropped(Exception):
 
 def websocket_url(url: str) -> str:
     """The websocket address of a GraphQL endpoint: ``http(s)://h/p/graphql`` → ``ws(s)://h/p/graphql``."""
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
-    if scheme is None:
-        raise InvalidArgument(f"cannot follow over a websocket from a {parts.scheme!r} URL")
-    return parts._replace(scheme=scheme).geturl()
+    # Only the scheme changes (no urlsplit round trip: a masked "[secure]" password reads as an IPv6 host).
+    scheme, sep, rest = url.partition("://")
+    mapped = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(scheme.lower())
+    if not sep or mapped is None:
+        raise InvalidArgument(f"cannot follow over a websocket from a {scheme!r} URL: it must start with http(s)://")
+    return f"{mapped}://{rest}"
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -187,6 +188,7 @@ class RunLogSubscription:
         self.cursor = cursor
         self.open_timeout = open_timeout
         self.url = websocket_url(settings.url)
+        self.display_url = websocket_url(settings.display_url)  # for messages: a password in the URL masked
         self._stack = ExitStack()
         self._ws: Any = None
         self._stopped = False
@@ -464,7 +466,7 @@ class _Follower:
             _OFFERED[client.transport] = False
             if self.forced:
                 error = AuthError if exc.auth else TransportError
-                raise error(f"cannot follow run {run_id} over a websocket at {subscription.url}: {exc.reason}; "
+                raise error(f"cannot follow run {run_id} over a websocket at {subscription.display_url}: {exc.reason}; "
                             "follow with push=None to poll instead", run_id=run_id) from None
             yield from self.polling(self.cursor, self.seq)
             return

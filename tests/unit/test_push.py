@@ -255,3 +255,13 @@ def test_tail_filters_as_run_events_get_and_times_out_with_5():
     expected = [r for r in records if r.get("eventType") == "STEP_START" and "extract" in (r.get("stepKey") or "")]
     assert len(rows[2:]) == len(expected) > 0 and all("STEP_START" in row for row in rows[2:])
     assert "has not ended after 1 s (status STARTED)" in result.stderr
+
+
+def test_a_password_in_the_url_never_shows_in_a_websocket_error():
+    with FakeWebsocketDagster(LiveRun([], status="SUCCESS"), refuse=404) as server:
+        url = server.url.replace("http://", "http://user:hunter2@")
+        client = Client(transport=MockTransport(server.run.answer, url=url, websocket=True))
+        with pytest.raises(TransportError) as caught:
+            list(client.follow("run-a", push=True))
+    assert "hunter2" not in str(caught.value) and "ws://user:[secure]@127.0.0.1" in str(caught.value)
+    assert server.headers[0]["Authorization"].startswith("Basic ")  # sent, as requests sends it
