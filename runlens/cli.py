@@ -8,7 +8,8 @@ one JSON object on stderr: ``{"error": message, "code": "RUN_NOT_FOUND", "run_id
 
 Exit codes: 0 success; 2 usage or configuration error; 3 run not found;
 4 authentication; 5 server unreachable, timed out or rate-limited after retries;
-1 any other server error.
+1 any other server error. ``run-events tail`` exits with the run's outcome: 0 SUCCESS,
+6 FAILURE, 7 CANCELED, and 5 when ``--timeout`` ran out first.
 """
 
 from __future__ import annotations
@@ -169,16 +170,36 @@ def run_events_group() -> None:
     """Run events."""
 
 
+def _event_filters(types: tuple[str, ...], steps: tuple[str, ...], levels: tuple[str, ...]):
+    """``--type`` / ``--step`` / ``--level`` as library filters; an unknown type warned about once, on stderr."""
+    from .filters import parse_steps, parse_types, unknown_type_message, unknown_types
+
+    # Repeated options add up: their values mean what they mean joined with commas.
+    type_filter, level_filter = ",".join(types) or None, ",".join(levels) or None
+    step_filter = parse_steps(",".join(steps))
+    for name, suggestions in unknown_types(parse_types(type_filter)):
+        click.echo(f"Warning: {unknown_type_message(name, suggestions)}", err=True)
+    return type_filter, step_filter, level_filter
+
+
+type_option = click.option(
+    "--type", "types", multiple=True, metavar="TYPES",
+    help="Only these event types, comma-separated or repeated (--type A --type B = --type A,B), "
+    "e.g. STEP_START,STEP_FAILURE.")
+step_option = click.option(
+    "--step", "steps", multiple=True, metavar="STEP",
+    help="Only events whose step key contains this, case-insensitively; comma-separated or "
+    "repeated values match any of them.")
+level_option = click.option(
+    "--level", "levels", multiple=True, metavar="LEVELS",
+    help="Only these levels, comma-separated or repeated: DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+
+
 @run_events_group.command("get", epilog=EXIT_CODES_HELP)
 @click.argument("run_id")
-@click.option("--type", "types", multiple=True, metavar="TYPES",
-              help="Only these event types, comma-separated or repeated (--type A --type B = --type A,B), "
-              "e.g. STEP_START,STEP_FAILURE.")
-@click.option("--step", "steps", multiple=True, metavar="STEP",
-              help="Only events whose step key contains this, case-insensitively; comma-separated or "
-              "repeated values match any of them.")
-@click.option("--level", "levels", multiple=True, metavar="LEVELS",
-              help="Only these levels, comma-separated or repeated: DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+@type_option
+@step_option
+@level_option
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -197,13 +218,9 @@ def run_events_get(
     wide: bool, url: str | None, as_json: bool,
 ) -> None:
     """Show a run's events, filtered, in the order Dagster stored them."""
-    from .filters import UnknownEventTypeWarning, parse_steps, parse_types, unknown_type_message, unknown_types
+    from .filters import UnknownEventTypeWarning
 
-    # Repeated options add up: their values mean what they mean joined with commas.
-    type_filter, level_filter = ",".join(types) or None, ",".join(levels) or None
-    step_filter = parse_steps(",".join(steps))
-    for name, suggestions in unknown_types(parse_types(type_filter)):
-        click.echo(f"Warning: {unknown_type_message(name, suggestions)}", err=True)
+    type_filter, step_filter, level_filter = _event_filters(types, steps, levels)
     from .formatting import format_events_json, format_events_table, more_events_note
 
     with warnings.catch_warnings():
@@ -278,6 +295,54 @@ def demo(serve: bool, port: int | None, out_dir: str) -> None:
     from .demo.walkthrough import run_walkthrough
 
     sys.exit(run_walkthrough(serve=serve, port=port, out_dir=out_dir))
+
+
+TAIL_EXIT_CODES_HELP = (
+    EXIT_CODES_HELP + " Once the run ended: 0 it succeeded, 6 it failed, 7 it was canceled; 5 also when "
+    "--timeout ran out first."
+)
+
+
+@run_events_group.command("tail", epilog=TAIL_EXIT_CODES_HELP)
+@click.argument("run_id")
+@type_option
+@step_option
+@level_option
+@click.option("--cursor", help="Start after this cursor (events().attrs['cursor']) instead of at the first event.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Give up after this many seconds (exit code 5) if the run has not ended.")
+@click.option("--wide", is_flag=True,
+              help="Show whole messages (they are whole anyway when stdout is not a terminal).")
+@url_option
+@json_option
+@handle_errors
+def run_events_tail(
+    run_id: str, types: tuple[str, ...], steps: tuple[str, ...], levels: tuple[str, ...], cursor: str | None,
+    timeout: float | None, wide: bool, url: str | None, as_json: bool,
+) -> None:
+    """Print a run's events as they happen, like tail -f, and exit with the run's outcome.
+
+    Prints from the first event (or after --cursor), then each new event as Dagster stores
+    it (pushed over a websocket when the webserver offers one, polled every 2 s otherwise),
+    with run-events get's filters and formats (--json: one object a line). Exits once the
+    run has ended and its last events are printed: 0 SUCCESS, 6 FAILURE, 7 CANCELED.
+    """
+    from .tail import tail
+
+    type_filter, step_filter, level_filter = _event_filters(types, steps, levels)
+    result = tail(_client(url), run_id, click.echo, types=type_filter, step=step_filter, levels=level_filter,
+                  cursor=cursor, as_json=as_json, width=None if wide else _terminal_width(), timeout=timeout)
+    if not result.ended:
+        message = (f"run {run_id} has not ended after {timeout or 0:g} s (status {result.status}); "
+                   "raise --timeout to wait longer")
+        if as_json:
+            _echo_json_error(message, "TIMEOUT", run_id)
+        else:
+            click.echo(f"Error: {message}", err=True)
+    elif not as_json:
+        click.echo(f"Run {run_id} ended: {result.status} ({result.printed} events shown, "
+                   f"followed by {result.transport})", err=True)
+    sys.exit(result.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

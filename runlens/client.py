@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from . import queries
 from .config import Settings, resolve
 from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
-from .models import EventPage, Run
+from .models import EventPage, Run, check_cursor
 from .transport import Transport, raise_python_error
 from .vocabulary import TERMINAL_STATUSES, RunStatus
 
@@ -307,9 +307,7 @@ class Client:
 
     def _pages(self, run_id: str, cursor: str | None, size_for: Callable[[int], int]) -> Iterator[EventPage]:
         """Pages of ``size_for(events so far)`` events until the log ends (or a size is 0), one request ahead."""
-        if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
-            raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
-                                  f"events().attrs['cursor'] or err.cursor), not {cursor!r}", run_id=run_id)
+        check_cursor(cursor, run_id)
         start = cursor
         fetched = 0
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-prefetch")
@@ -624,13 +622,19 @@ class Client:
         timeout: float | None = None,
         stop: threading.Event | None = None,
         on_poll: Callable[[int, str | None], None] | None = None,
+        push: bool | None = None,
+        on_transport: Callable[[str], None] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield a run's events as they are stored, until the run has ended.
 
-        Polls from the last cursor (nothing is fetched twice) every ``interval``
-        seconds. Once the run's status is terminal it keeps draining until a poll at
-        least ``grace`` seconds later brings nothing new: Dagster stores an ENGINE_EVENT
-        after RUN_SUCCESS/FAILURE/CANCELED.
+        Over a websocket when the server offers one (the webserver pushes each event as it
+        is stored: no request while nothing happens), else by polling from the last cursor
+        every ``interval`` seconds; either way every event comes exactly once, in storage
+        order, in frames of the same dtypes. Once the run's status is terminal it keeps
+        draining until ``grace`` seconds bring nothing new (Dagster stores an ENGINE_EVENT
+        after RUN_SUCCESS/FAILURE/CANCELED). A dropped websocket reconnects from the last
+        cursor (bounded backoff); when it cannot, following goes on by polling. See
+        :mod:`runlens.push`.
 
         Parameters
         ----------
@@ -640,24 +644,41 @@ class Client:
         start_seq : int
             ``seq`` of the first new event (the number of events already held).
         interval, grace : float
-            Seconds between polls; seconds to keep draining after the run ended.
+            Seconds between polls (when polling); seconds to keep draining after the run ended.
         timeout : float, optional
-            Stop after this many seconds even if the run goes on.
+            Stop after this many seconds even if the run goes on (a run that never
+            starts is followed for ever otherwise).
         stop : threading.Event, optional
             Set it to stop following (from another thread); waits end at once.
         on_poll : callable, optional
-            Called after every poll with the number of polls so far and the run's
-            latest status.
+            Called with a count and the run's latest status after every poll, or, over a
+            websocket, after every batch and status check.
+        push : bool, optional
+            None (default): the websocket if the server offers it (found out once per
+            client, within a few seconds), polling otherwise. True: the websocket or a
+            :class:`TransportError` (:class:`AuthError` if it was refused for the
+            credentials). False: always poll.
+        on_transport : callable, optional
+            Called with ``"websocket"`` or ``"polling"`` once the transport is chosen, and
+            again if following goes on by polling after the websocket failed.
 
         Yields
         ------
         pandas.DataFrame
             Each batch of new events; ``seq`` continues across batches, ``attrs`` holds
-            ``cursor`` and ``status``.
+            ``cursor``, ``status`` and ``transport`` (``"websocket"`` or ``"polling"``).
         """
+        from .push import follow
+
+        return follow(self, _check_run_id(run_id), after_cursor=after_cursor, start_seq=start_seq, interval=interval,
+                      grace=grace, timeout=timeout, stop=stop, on_poll=on_poll, on_transport=on_transport, push=push)
+
+    def _poll(self, run_id: str, *, after_cursor: str | None, start_seq: int, interval: float, grace: float,
+              timeout: float | None, stop: threading.Event | None,
+              on_poll: Callable[[int, str | None], None] | None) -> Iterator[pd.DataFrame]:
+        """:meth:`follow` by polling ``logsForRun`` from the last cursor (nothing is fetched twice)."""
         from .frames import EventColumns
 
-        run_id = _check_run_id(run_id)
         stop = stop or threading.Event()
         cursor, seq, polls = after_cursor, start_seq, 0
         status: str | None = None
@@ -678,7 +699,8 @@ class Client:
                 on_poll(polls, status)
             if batch:
                 frame = batch.frame()
-                frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor, status=status)
+                frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor, status=status,
+                                   transport="polling")
                 yield frame
             now = time.monotonic()
             if ended_at is not None and not batch and now - ended_at >= grace:

@@ -449,7 +449,8 @@ def concat_events(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
     ``pd.concat`` turns a categorical column into ``object`` as soon as two frames'
     categories differ, and drops ``attrs`` unless they are all equal. This unions the
-    categories (Dagster's event types and levels first, in their order), restores
+    categories (Dagster's event types and levels first, in their order, then the others
+    sorted, as in a frame built in one go), restores
     every column's documented dtype (so frames that went through a plain
     ``pd.concat``, Parquet or CSV and lost their categories are accepted too), and
     merges ``attrs``:
@@ -508,7 +509,10 @@ def concat_events(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
             seen = dict.fromkeys(known)
             for part in parts:
                 seen.update(dict.fromkeys(part[column].cat.categories))
-            union = pd.CategoricalDtype(list(seen), ordered=getattr(dtype, "ordered", False))
+            # As a frame built in one go has them: the known ones, then the others sorted
+            # (the batches of a follow concatenate to exactly the frame of one fetch).
+            extra = sorted(set(seen).difference(known))
+            union = pd.CategoricalDtype(list(known) + extra, ordered=getattr(dtype, "ordered", False))
             for part in parts:
                 part[column] = part[column].cat.set_categories(union.categories, ordered=union.ordered)
     result = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)

@@ -18,6 +18,15 @@ fragment RunlensErrorFields on PythonError {
 }
 """
 
+#: What runlens asks of each event: ``logsForRun`` here and the ``pipelineRunLogs``
+#: subscription (:mod:`runlens.push`) select the same, so both build the same frames.
+EVENT_FIELDS = """        __typename
+        ... on MessageEvent { message timestamp level stepKey eventType }
+        ... on ErrorEvent { error { ...RunlensErrorFields } }
+        ... on MaterializationEvent { assetKey { path } }
+        ... on ObservationEvent { assetKey { path } }
+"""
+
 EVENTS = (
     """
 query RunlensEvents($runId: ID!, $afterCursor: String, $limit: Int) {
@@ -27,12 +36,9 @@ query RunlensEvents($runId: ID!, $afterCursor: String, $limit: Int) {
       cursor
       hasMore
       events {
-        __typename
-        ... on MessageEvent { message timestamp level stepKey eventType }
-        ... on ErrorEvent { error { ...RunlensErrorFields } }
-        ... on MaterializationEvent { assetKey { path } }
-        ... on ObservationEvent { assetKey { path } }
-      }
+"""
+    + EVENT_FIELDS
+    + """      }
     }
     ... on RunNotFoundError { message }
     ... on PythonError { message className stack }

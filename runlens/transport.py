@@ -110,7 +110,15 @@ class Transport:
         Base of the exponential backoff, in seconds (``backoff * 2**n``, capped at 30 s).
     session : requests.Session, optional
         A session to use instead of a new one (its adapters are replaced).
+
+    Attributes
+    ----------
+    websocket : bool
+        Whether :meth:`runlens.Client.follow` may open a websocket to the same
+        endpoint, with the same headers and TLS settings (:mod:`runlens.push`).
     """
+
+    websocket = True
 
     def __init__(
         self,
@@ -420,6 +428,10 @@ class MockTransport(Transport):
         The endpoint messages name.
     max_retries, backoff : optional
         As :class:`Transport`; by default no retry and no wait.
+    websocket : bool, default False
+        Whether :meth:`runlens.Client.follow` may open a websocket to ``url`` (a test
+        websocket server there); a mock has no server behind it by default, so following
+        polls the handler.
 
     Examples
     --------
@@ -432,9 +444,10 @@ class MockTransport(Transport):
     """
 
     def __init__(self, handler: Callable[[dict[str, Any]], Any], *, url: str = "http://dagster.test/graphql",
-                 max_retries: int = 0, backoff: float = 0.0) -> None:
+                 max_retries: int = 0, backoff: float = 0.0, websocket: bool = False) -> None:
         super().__init__(Settings(normalize_url(url), sources={"url": "MockTransport"}), max_retries=max_retries,
                          backoff=backoff)
+        self.websocket = websocket
         self.handler = handler
         self.requests: list[dict[str, Any]] = []
 

@@ -2,7 +2,7 @@
 
 >>> from runlens.widgets import timeline, runs_browser
 >>> timeline(run_id)                          # doctest: +SKIP
->>> timeline(run_id, follow=True)             # a run in progress, updated every 2 s  # doctest: +SKIP
+>>> timeline(run_id, follow=True)             # a run in progress, updated as events arrive  # doctest: +SKIP
 >>> runs_browser(job="etl_job")               # doctest: +SKIP
 
 The widgets only wire controls to the library: filtering is
@@ -233,6 +233,13 @@ class Timeline(widgets.VBox):
         While following, one dict per batch of new events: ``received`` (UTC), ``n``,
         ``first_seq``, ``last_seq``, ``first_event`` and ``last_event`` (the batch's
         oldest and newest event times), to measure how far behind the widget runs.
+    transport : str or None
+        While following: ``"websocket"`` (events pushed by the webserver) or
+        ``"polling"`` (see :meth:`runlens.Client.follow`); shown in the status line.
+    redraw_every : float
+        While following, the table and the Gantt are redrawn at most this often (and
+        never more often than three times the last redraw took), so a log storm pushed
+        event by event does not freeze the notebook; 0 redraws on every batch.
     """
 
     def __init__(
@@ -246,6 +253,8 @@ class Timeline(widgets.VBox):
         grace: float = 1.0,
         max_rows: int = 500,
         status: str | None = None,
+        push: bool | None = None,
+        redraw_every: float = 0.5,
     ) -> None:
         events, run_id = _checked_timeline_input(events, run_id, client, follow, interval, max_rows)
         self.run_id = run_id
@@ -262,6 +271,11 @@ class Timeline(widgets.VBox):
         self.redraws = 0
         self.polls = 0
         self.batches: list[dict] = []
+        self.push = push
+        self.transport: str | None = None
+        self.redraw_every = float(redraw_every)
+        self._pending: list[pd.DataFrame] = []  # batches received since the last redraw
+        self._next_refresh = 0.0
         self.done = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -380,12 +394,14 @@ class Timeline(widgets.VBox):
         seq = int(self.events["seq"].max()) + 1 if len(self.events) else 0
         try:
             for batch in client.follow(run_id, after_cursor=cursor, start_seq=seq, interval=self.interval,
-                                       grace=self.grace, stop=self._stop, on_poll=self._on_poll):
+                                       grace=self.grace, stop=self._stop, on_poll=self._on_poll, push=self.push,
+                                       on_transport=self._on_transport):
                 self._append(batch, batch.attrs.get("cursor"))
         except Exception as exc:  # shown in the widget, kept for the caller
             self.error = exc
         finally:
             with self._lock:
+                self._flush()  # the batches a throttled redraw held back
                 self.following = False
                 self._update_status_bar()
                 self._update_table()  # the first rows again, as for a finished run
@@ -398,24 +414,42 @@ class Timeline(widgets.VBox):
                 self.status = status
                 self._update_status_bar()
 
+    def _on_transport(self, transport: str) -> None:
+        with self._lock:
+            self.transport = transport
+            self._update_status_bar()
+
     def _append(self, batch: pd.DataFrame, cursor: str | None) -> None:
         received = pd.Timestamp.now(tz="UTC")
         with self._lock:
-            attrs = dict(self.events.attrs)
-            events = concat_events([self.events, batch]) if len(self.events) else batch.reset_index(drop=True)
-            attrs.update(run_ids=[self.run_id], cursor=cursor, complete=True,
-                         fetched_at=received.isoformat(timespec="seconds"))
-            if self.client is not None:
-                attrs.setdefault("endpoint", self.client.url)
-            events.attrs = attrs
-            self.events = events
-            self.steps = step_durations(events)
             self.batches.append({
                 "received": received, "n": len(batch),
                 "first_seq": int(batch["seq"].iloc[0]), "last_seq": int(batch["seq"].iloc[-1]),
                 "first_event": batch["timestamp"].min(), "last_event": batch["timestamp"].max(),
             })
-            self._refresh(redraw=True)
+            self._pending.append(batch)
+            if time.monotonic() >= self._next_refresh:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Take the held-back batches into ``events`` and redraw; the next redraw is throttled."""
+        if not self._pending:
+            return
+        started = time.monotonic()
+        attrs = dict(self.events.attrs)
+        parts = [self.events, *self._pending] if len(self.events) else self._pending
+        events = concat_events(parts) if len(parts) > 1 else parts[0].reset_index(drop=True)
+        attrs.update(run_ids=[self.run_id], cursor=self._pending[-1].attrs.get("cursor"), complete=True,
+                     fetched_at=self.batches[-1]["received"].isoformat(timespec="seconds"))
+        if self.client is not None:
+            attrs.setdefault("endpoint", self.client.url)
+        events.attrs = attrs
+        self._pending = []
+        self.events = events
+        self.steps = step_durations(events)
+        self._refresh(redraw=True)
+        took = time.monotonic() - started
+        self._next_refresh = time.monotonic() + (max(self.redraw_every, 3 * took) if self.redraw_every else 0.0)
 
     # ------------------------------------------------------------------ rendering
 
@@ -478,10 +512,13 @@ class Timeline(widgets.VBox):
         if self.error is not None:
             parts.append(f"<span style='color:#E15759'>stopped following: {escape(str(self.error))}</span>")
         elif self.following:
-            parts.append(f"following every {self.interval:g} s…")
+            parts.append("following live over a websocket…" if self.transport == "websocket" else
+                         f"following every {self.interval:g} s (polling)…" if self.transport == "polling" else
+                         "following…")
         elif self.batches:
-            parts.append(f"followed to the end ({self.polls} polls, "
-                         f"{time.monotonic() - self._started:.1f} s)")
+            how = (f"over a websocket, {len(self.batches)} batches" if self.transport == "websocket" else
+                   f"{self.polls} polls")
+            parts.append(f"followed to the end ({how}, {time.monotonic() - self._started:.1f} s)")
         self.status_bar.value = " · ".join(parts)
 
     def _update_table(self) -> None:
@@ -565,6 +602,7 @@ def timeline(
     follow: bool = False,
     interval: float = 2.0,
     max_rows: int = 500,
+    push: bool | None = None,
 ) -> Timeline:
     """A run's Gantt chart and events table with the CLI's filters, as a widget.
 
@@ -575,15 +613,21 @@ def timeline(
     client : runlens.Client, optional
         Defaults to ``Client()``, configured from the environment.
     follow : bool
-        Keep polling a run in progress from the last cursor (each event is fetched
-        once) every ``interval`` seconds, updating the Gantt and the table, until the
-        run's status is terminal and its last events are drained. Polling happens in a
-        background thread: the cell returns at once. ``widget.wait()`` blocks until the
-        end, ``widget.stop()`` stops early.
+        Keep following a run in progress, updating the Gantt and the table, until the
+        run's status is terminal and its last events are in: each event pushed by the
+        webserver over a websocket as it is stored, or, where no websocket is offered,
+        polled from the last cursor every ``interval`` seconds (each event is fetched
+        once; the status line says which). Redraws are throttled (``redraw_every``), so
+        a log storm does not freeze the notebook. Following happens in a background
+        thread: the cell returns at once. ``widget.wait()`` blocks until the end,
+        ``widget.stop()`` stops early.
     interval : float
-        Seconds between polls when following.
+        Seconds between polls when following by polling.
     max_rows : int
         Rows shown in the tables (with a note when more match).
+    push : bool, optional
+        As :meth:`runlens.Client.follow`: None (default) the websocket when offered,
+        True only the websocket, False always poll.
 
     Returns
     -------
@@ -610,7 +654,7 @@ def timeline(
         events = run_id_or_events
         if follow:
             client = _default_client(client)
-        return Timeline(events, client=client, follow=follow, interval=interval, max_rows=max_rows)
+        return Timeline(events, client=client, follow=follow, interval=interval, max_rows=max_rows, push=push)
     if not isinstance(run_id_or_events, str):
         raise InvalidArgument(f"expected a run id or an events frame, not {type(run_id_or_events).__name__}")
     client = _default_client(client)
@@ -618,7 +662,7 @@ def timeline(
     status = str(client.run_status(run_id))  # RunNotFound here, not in a thread
     if follow:
         return Timeline(run_id=run_id, client=client, follow=True, interval=interval, max_rows=max_rows,
-                        status=status)
+                        status=status, push=push)
     events = client.events(run_id)
     return Timeline(events, run_id=run_id, client=client, max_rows=max_rows, status=status)
 

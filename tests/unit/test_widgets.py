@@ -232,10 +232,10 @@ class GrowingRun(Client):
 def test_follow_polls_from_the_last_cursor_until_the_end(events):
     records = etl_run().records
     fake = GrowingRun(records)
-    w = Timeline(run_id="run-a", client=fake, follow=True, interval=0.01, grace=0.05)
+    w = Timeline(run_id="run-a", client=fake, follow=True, interval=0.01, grace=0.05, redraw_every=0)
     assert w.wait(30), "the follow thread did not finish"
     assert w.error is None
-    assert not w.following and w.status == "SUCCESS"
+    assert not w.following and w.status == "SUCCESS" and w.transport == "polling"
     # Every event exactly once, seq continuous across batches, same frame as a one-shot build.
     assert w.events["seq"].tolist() == list(range(len(records)))
     pd.testing.assert_frame_equal(w.events.reset_index(drop=True), events.reset_index(drop=True),
@@ -251,6 +251,19 @@ def test_follow_polls_from_the_last_cursor_until_the_end(events):
     assert table_seqs(w.table.value) == list(range(len(records)))
     assert w.events.attrs["cursor"] == cursor_for(len(records) - 1)
     assert "followed to the end" in w.status_bar.value
+
+
+def test_redraws_while_following_are_throttled_and_the_last_batches_still_land(events):
+    records = etl_run().records
+    fake = GrowingRun(records, step=2)
+    w = Timeline(run_id="run-a", client=fake, follow=True, interval=0.01, grace=0.05, redraw_every=60)
+    assert w.wait(30) and w.error is None
+    # Many batches, two redraws: the first batch's and the last flush's (a log storm cannot freeze it).
+    assert len(w.batches) > 10 and w.redraws == 2 + 1
+    pd.testing.assert_frame_equal(w.events.reset_index(drop=True), events.reset_index(drop=True),
+                                  check_categorical=False)
+    assert table_seqs(w.table.value) == list(range(len(records)))
+    assert "followed to the end" in w.status_bar.value and "polls" in w.status_bar.value
 
 
 def test_stop_ends_following_early(events):
