@@ -77,7 +77,10 @@ def _png_output(fig: Figure, text: str, dpi: int = 90) -> dict:
     """An Output widget entry holding ``fig`` as a PNG (no pyplot involved)."""
     buffer = io.BytesIO()
     with _DRAW_LOCK:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        # No bbox_inches="tight": the figure's constrained layout already fits its labels and
+        # legend, and "tight" lays the figure out and draws it once more (~13% of the first
+        # paint of a 121-step Gantt).
+        fig.savefig(buffer, format="png", dpi=dpi)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return {"output_type": "display_data", "data": {"image/png": data, "text/plain": text}, "metadata": {}}
 

@@ -60,6 +60,7 @@ class Voila:
         self.runlens_url = runlens_url
         self.log = log
         self.process: subprocess.Popen | None = None
+        self._out = None
 
     def url(self, **params: Any) -> str:
         return f"http://127.0.0.1:{self.port}/?{urlencode({'token': self.token, **params})}"
@@ -67,11 +68,11 @@ class Voila:
     def __enter__(self) -> Voila:
         env = dict(os.environ, RUNLENS_URL=self.runlens_url,
                    PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-        out = open(self.log, "wb") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        self._out = open(self.log, "wb") if self.log else None  # closed in __exit__
         self.process = subprocess.Popen(
             [sys.executable, "-m", "voila", str(self.notebook), "--no-browser", f"--port={self.port}",
              "--Voila.ip=127.0.0.1", f"--token={self.token}", "--show_tracebacks=True"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.notebook.parent)
+            env=env, stdout=self._out or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.notebook.parent)
         deadline = time.monotonic() + 60
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -100,6 +101,9 @@ class Voila:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
+        finally:
+            if self._out is not None:
+                self._out.close()
 
 
 def chrome(width: int = 1400, height: int = 1000):
