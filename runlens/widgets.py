@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -76,7 +77,10 @@ def _png_output(fig: Figure, text: str, dpi: int = 90) -> dict:
     """An Output widget entry holding ``fig`` as a PNG (no pyplot involved)."""
     buffer = io.BytesIO()
     with _DRAW_LOCK:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        # No bbox_inches="tight": the figure's constrained layout already fits its labels and
+        # legend, and "tight" lays the figure out and draws it once more (~13% of the first
+        # paint of a 121-step Gantt).
+        fig.savefig(buffer, format="png", dpi=dpi)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return {"output_type": "display_data", "data": {"image/png": data, "text/plain": text}, "metadata": {}}
 
@@ -135,8 +139,12 @@ def _table_html(frame: pd.DataFrame, max_rows: int, *, tail: bool = False, what:
     if n > max_rows:
         note += f"; showing the {'last' if tail else 'first'} {max_rows:,} (storage order)"
     table = view.to_html(index=False, escape=True, na_rep="", border=0, classes="runlens-table")
-    style = ("<style>.runlens-table td{white-space:pre-wrap;vertical-align:top;text-align:left;"
-             "font-family:monospace;font-size:11px}.runlens-table th{text-align:left}</style>")
+    # Messages wrap (keeping their line breaks); the other columns do not: a browser otherwise
+    # breaks timestamps at their hyphens to make room for the messages.
+    wraps = "".join(f".runlens-table td:nth-child({i + 1}){{white-space:pre-wrap}}"
+                    for i, c in enumerate(columns) if c in ("message", "error_class"))
+    style = ("<style>.runlens-table td{white-space:nowrap;vertical-align:top;text-align:left;"
+             f"font-family:monospace;font-size:11px}}{wraps}.runlens-table th{{text-align:left}}</style>")
     return (f"{style}<div style='font-size:12px'><b>{escape(note)}</b></div>"
             f"<div style='max-height:380px;overflow:auto'>{table}</div>")
 
@@ -303,6 +311,8 @@ class Timeline(widgets.VBox):
                                             layout=widgets.Layout(width="360px"))
         self.clear_button = widgets.Button(description="Clear filters", icon="times")
         self.plot = widgets.Output()
+        # What the Gantt drawn last shows, as data attributes of a hidden element (see _gantt_data_html).
+        self.gantt_data = widgets.HTML(layout=widgets.Layout(display="none"))
         self.table = widgets.HTML()
         self.detail = widgets.HTML()
         self.types.observe(self._on_filter, names="value")
@@ -315,7 +325,11 @@ class Timeline(widgets.VBox):
             widgets.VBox([self.step, self.levels]),
             widgets.VBox([self.step_select, self.clear_button]),
         ])
-        return [self.status_bar, controls, self.plot, self.table, self.detail]
+        _add_dom_classes({"status": self.status_bar, "types": self.types, "step": self.step, "levels": self.levels,
+                          "step-select": self.step_select, "gantt": self.plot, "gantt-data": self.gantt_data,
+                          "events": self.table, "detail": self.detail})
+        self.add_class("runlens-timeline")
+        return [self.status_bar, controls, self.plot, self.gantt_data, self.table, self.detail]
 
     # ------------------------------------------------------------------ public API
 
@@ -584,6 +598,39 @@ class Timeline(widgets.VBox):
         if old is not None:
             old.clear()  # free the artists now; pyplot never held it, so nothing to plt.close
         self.redraws += 1
+        self.gantt_data.value = _gantt_data_html(self.figure, redraws=self.redraws, events=len(self.events),
+                                                 status=self.status)
+
+
+def _add_dom_classes(parts: dict[str, widgets.Widget]) -> None:
+    """CSS classes ``runlens-<name>`` on the parts of a widget, for stylesheets and browser tests."""
+    for name, widget in parts.items():
+        widget.add_class(f"runlens-{name}")
+
+
+def _gantt_data_html(fig: Figure | None, **facts: Any) -> str:
+    """A hidden element whose ``data-gantt`` is what ``fig`` shows, read from its artists.
+
+    ``rows`` (step keys, top first), ``attempts`` (attempt bars per row: the patches with
+    gid ``"attempt"``), ``bars`` (their total) and ``running`` (``>`` marks of attempts still
+    running), plus ``facts`` (redraw count, events, status): a browser test checks the
+    Gantt the page shows without reading pixels.
+    """
+    rows: list[str] = []
+    attempts: list[int] = []
+    running = 0
+    if fig is not None and fig.axes:
+        ax = fig.axes[0]
+        rows = [label.get_text() for label in ax.get_yticklabels()]
+        attempts = [0] * len(rows)
+        for patch in ax.patches:
+            if patch.get_gid() == "attempt":
+                row = int(round(patch.get_y() + patch.get_height() / 2))
+                if 0 <= row < len(rows):
+                    attempts[row] += 1
+        running = sum(len(line.get_xdata()) for line in ax.lines if line.get_gid() == "running")
+    data = {"rows": rows, "attempts": attempts, "bars": sum(attempts), "running": running, **facts}
+    return f"<div class='runlens-gantt-layout' data-gantt='{escape(json.dumps(data))}'></div>"
 
 
 def _highlight(ax, key: str | None) -> None:
@@ -720,6 +767,8 @@ class RunsBrowser(widgets.VBox):
         self.run_b = widgets.Dropdown(description="B", layout=widgets.Layout(width="560px"))
         self.compare_table = widgets.HTML()
         self.compare_plot = widgets.Output()
+        _add_dom_classes({"run-select": self.run_select, "summary": self.summary, "compare-table": self.compare_table,
+                          "compare-plot": self.compare_plot})
         super().__init__([
             self.status_bar,
             widgets.HBox([widgets.VBox([self.run_select, self.refresh_button]), self.summary]),
@@ -730,6 +779,7 @@ class RunsBrowser(widgets.VBox):
             self.compare_table,
             self.compare_plot,
         ])
+        self.add_class("runlens-runs-browser")
         self._quiet = False
         self.run_select.observe(self._on_run, names="value")
         self.run_a.observe(self._on_pair, names="value")

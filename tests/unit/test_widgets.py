@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
+import json
 import re
 import threading
 
@@ -18,7 +20,7 @@ from runlens.steps import step_durations
 from runlens.transport import MockTransport
 from runlens.trends import compare_step_durations
 from runlens.widgets import RunsBrowser, Timeline, timeline
-from tests.builders import T0, RunBuilder, cursor_for, etl_run, storage_id
+from tests.builders import T0, RunBuilder, cursor_for, etl_run, live_run, storage_id
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +114,46 @@ def test_step_filter_redraws_the_gantt_without_leaking_figures(events):
     w.step.value = "no-such-step"
     assert w.figure is None
     assert "no step matches 'no-such-step'" in w.plot.outputs[0]["data"]["text/plain"]
+
+
+def gantt_data(widget: Timeline) -> dict:
+    """The JSON of the hidden element a browser test reads the Gantt from."""
+    return json.loads(html.unescape(re.search(r"data-gantt='([^']*)'", widget.gantt_data.value).group(1)))
+
+
+def test_gantt_data_says_what_the_figure_shows(events):
+    w = timeline(events)
+    steps = step_durations(events)
+    data = gantt_data(w)
+    drawn = [p for p in w.figure.axes[0].patches if p.get_gid() == "attempt"]
+    assert data["rows"] == [t.get_text() for t in w.figure.axes[0].get_yticklabels()]
+    assert dict(zip(data["rows"], data["attempts"])) == dict(zip(steps["step_key"].astype(str),
+                                                                  steps["attempt_spans"].map(len)))
+    assert data["attempts"][data["rows"].index("transform")] == 2  # failed once, retried
+    assert data["bars"] == len(drawn) == 7 and data["running"] == 0
+    assert data["redraws"] == 1 and data["events"] == len(events)
+    w.step.value = "process"
+    assert gantt_data(w)["rows"] == ["process[emea]", "process[amer]", "process[apac]"]
+    assert gantt_data(w)["redraws"] == 2
+    w.step.value = "no-such-step"
+    assert gantt_data(w)["rows"] == [] and gantt_data(w)["bars"] == 0
+
+
+def test_gantt_data_counts_running_attempts():
+    w = timeline(live_run().frame())
+    data = gantt_data(w)
+    running = step_durations(live_run().frame())["status"].astype(str).eq("IN_PROGRESS").sum()
+    assert data["running"] == running >= 2
+
+
+def test_widget_parts_carry_css_classes(events):
+    w = timeline(events)
+    assert "runlens-timeline" in w._dom_classes
+    assert "runlens-gantt" in w.plot._dom_classes and "runlens-events" in w.table._dom_classes
+    assert "runlens-types" in w.types._dom_classes and "runlens-step-select" in w.step_select._dom_classes
+    # Timestamps and event types do not wrap in a browser; messages do.
+    assert ".runlens-table td{white-space:nowrap" in w.table.value
+    assert ".runlens-table td:nth-child(6){white-space:pre-wrap}" in w.table.value
 
 
 def test_type_and_level_changes_only_update_the_table(events):
