@@ -208,7 +208,6 @@ class ComputeLogs:
                 if external:
                     notes.append(f"the {name} of {log_file.label} is stored outside Dagster: {external}")
                 parts.append(LogPart(log_file, name, text, truncated, attempts[log_file.step_keys]))
-        retried = {keys for keys, n in attempts.items() if n > 1}
         if any(p.truncated for p in parts):
             notes.append(f"only the last {max_bytes:,} bytes of each log are shown (max_bytes)")
         if not any(p.text for p in parts) and not any(log_file.external_urls for log_file in chosen):
@@ -217,7 +216,7 @@ class ComputeLogs:
         for note in notes:
             if "outside Dagster" in note or "is the whole run's" in note:
                 warnings.warn(note, RunlensWarning, stacklevel=3)
-        return LogText(_join(parts, retried), run_id=run_id, step=step, stream=stream, parts=parts, notes=notes)
+        return LogText(join_parts(parts), run_id=run_id, step=step, stream=stream, parts=parts, notes=notes)
 
     def _choose(self, run_id: str, step: str | None, files: list[LogFile]) -> tuple[list[LogFile], list[str]]:
         if not files:
@@ -455,14 +454,22 @@ def _check_stream(stream: Any) -> tuple[str, ...]:
     raise InvalidArgument(f"stream must be 'stdout', 'stderr' or 'both', not {stream!r}")
 
 
-def _join(parts: list[LogPart], retried: set[tuple[str, ...]]) -> str:
-    """One part: its text as it is. Several: each under a header line naming step, attempt and stream."""
+def join_parts(parts: list[LogPart], texts: list[str] | None = None) -> str:
+    """One part: its text as it is. Several: each under a header line naming step, attempt and stream.
+
+    `texts` replaces the parts' texts (e.g. their tails).
+    """
+    texts = [p.text for p in parts] if texts is None else texts
     if len(parts) == 1:
-        return parts[0].text
-    chunks = []
+        return texts[0]
+    counts: dict[tuple[str, ...], int] = {}
     for part in parts:
-        attempt = f" (attempt {part.attempt})" if part.file.step_keys in retried else ""
-        text = part.text if not part.text or part.text.endswith("\n") else part.text + "\n"
+        if part.attempt > 1:
+            counts[part.file.step_keys] = part.attempt
+    chunks = []
+    for part, text in zip(parts, texts, strict=True):
+        attempt = f" (attempt {part.attempt})" if part.file.step_keys in counts else ""
+        text = text if not text or text.endswith("\n") else text + "\n"
         chunks.append(f"==> {part.file.label}{attempt}: {part.stream} <==\n{text}")
     return "".join(chunks)
 
@@ -558,3 +565,26 @@ def lines_frame(text: LogText, *, strip_ansi: bool = True) -> pd.DataFrame:
     frame.attrs.update(run_id=text.run_id, step=text.step, notes=list(text.notes), truncated=text.truncated,
                        whole_run=any(p.file.whole_run for p in text.parts))
     return frame
+
+
+def tail_parts(fetch, lines: int, *, first_bytes: int = 64 * 1024) -> tuple[LogText, list[list[str]]]:
+    """The last `lines` readable lines of each part, reading no more of each file than needed.
+
+    ``fetch(max_bytes)`` returns a :class:`LogText`; it is called with a tail of
+    `first_bytes`, doubled while a part that was cut holds fewer lines than asked for.
+    Returns the last text fetched and each part's lines (ANSI codes stripped).
+    """
+    max_bytes = max(first_bytes, lines * 256)
+    while True:
+        text = fetch(max_bytes)
+        per_part = []
+        short = False
+        for part in text.parts:
+            part_lines = readable_lines(part.text)
+            if part.truncated:
+                part_lines = part_lines[1:]  # the first line of a tail is cut
+                short = short or len(part_lines) < lines
+            per_part.append(part_lines[-lines:])
+        if not short:
+            return text, per_part
+        max_bytes *= 4
