@@ -278,7 +278,6 @@ class ComputeLogs:
         headers = {"Range": f"bytes=-{max_bytes}"} if max_bytes else {}
         buffer = bytearray()
         start = None  # absolute offset of buffer[0] in the file
-        size = None  # the file's size, when the server said
         failures = 0
         while True:
             with transport.network_errors(run_id):
@@ -289,10 +288,9 @@ class ComputeLogs:
             if status == 416:  # a range of an empty file
                 return b"", False
             _raise_for_download_status(response, url, run_id, transport)
-            offset, total = _content_range(response)
+            offset = _content_offset(response)
             if start is None:
                 start = offset
-            size = total if total is not None else size
             skip = start + len(buffer) - offset  # bytes of this body already held (a server ignoring ranges)
             try:
                 for chunk in response.iter_content(PAGE_BYTES):
@@ -329,6 +327,8 @@ def read_captured_logs(transport: Any, run_id: str, log_key: list[str], *, max_b
     the text equals the file's decoded whole. Bytes are the pages re-encoded: text
     U+FFFD for what the file held undecodable.
     """
+    # A page must hold a whole character (4 bytes at most) for a cut edge to move back and still advance.
+    page_bytes = max(4, page_bytes)
     offsets = {name: 0 for name in STREAMS}
     done = {name: False for name in STREAMS}
     kept = {name: bytearray() for name in STREAMS}
@@ -345,7 +345,7 @@ def read_captured_logs(transport: Any, run_id: str, log_key: list[str], *, max_b
                 continue
             if consumed >= page_bytes:
                 text, consumed = repair_page(text, consumed, lambda n, name=name: (_captured_page(
-                    transport, run_id, log_key, {**offsets, name: offsets[name]}, n).get(name) or ""))
+                    transport, run_id, log_key, offsets, n).get(name) or ""))
             kept[name] += text.encode("utf-8", "surrogatepass")
             offsets[name] += consumed
             if max_bytes and len(kept[name]) > 2 * max_bytes:
@@ -415,15 +415,10 @@ def _parse_cursor(cursor: Any, previous: dict[str, int]) -> dict[str, int]:
     return {"stdout": out, "stderr": err}
 
 
-def _content_range(response: requests.Response) -> tuple[int, int | None]:
-    """The offset of the body in the file and the file's size, from a 206's ``Content-Range``."""
-    if response.status_code != 206:
-        length = response.headers.get("Content-Length")
-        return 0, int(length) if length and length.isdigit() else None
-    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
-    if not match:
-        return 0, None
-    return int(match.group(1)), int(match.group(2)) if match.group(2) != "*" else None
+def _content_offset(response: requests.Response) -> int:
+    """Where the body starts in the file: a 206's ``Content-Range`` start, else 0."""
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if response.status_code == 206 and match else 0
 
 
 def _raise_for_download_status(response: requests.Response, url: str, run_id: str, transport: Any) -> None:
