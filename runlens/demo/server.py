@@ -988,7 +988,6 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         not_started = pool.submit(demo.create_run, "etl_job", {DEMO_TAG: "never-launched"})
         etl = demo.launch("etl_job")
         failing = demo.launch("failing_job")
-        printing = demo.launch("printing_job")
         queued = demo.launch("etl_job", held=True)
         canceled_queued = demo.launch("failing_job", held=True)
         demo.terminate(canceled_queued)
@@ -997,6 +996,8 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         canceled_running = demo.launch("slow_job", long_first_step, {DEMO_TAG: "canceled-while-running"})
         demo.wait_for_event(canceled_running, "STEP_START")
         demo.terminate(canceled_running)
+        # Launched last so it does not slow the slow_job's first step, which is awaited above.
+        printing = demo.launch("printing_job")
         for run_id in (etl, failing, canceled_queued, canceled_running, printing):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,
