@@ -196,6 +196,8 @@ class ComputeLogs:
             raise InvalidArgument(f"max_bytes must be a whole number of bytes, at least 1, not {max_bytes!r}")
         files = self.files(run_id)
         chosen, notes = self._choose(run_id, step, files)
+        # Notes that change what the text means (not the step's alone, not all of it) also warn.
+        warn = list(notes)
         parts: list[LogPart] = []
         attempts: dict[tuple[str, ...], int] = {}
         for log_file in chosen:
@@ -206,16 +208,16 @@ class ComputeLogs:
                 text, truncated = texts[name]
                 external = log_file.external_urls.get(name)
                 if external:
-                    notes.append(f"the {name} of {log_file.label} is stored outside Dagster: {external}")
+                    warn.append(f"the {name} of {log_file.label} is stored outside Dagster: {external}")
+                    notes.append(warn[-1])
                 parts.append(LogPart(log_file, name, text, truncated, attempts[log_file.step_keys]))
         if any(p.truncated for p in parts):
             notes.append(f"only the last {max_bytes:,} bytes of each log are shown (max_bytes)")
         if not any(p.text for p in parts) and not any(log_file.external_urls for log_file in chosen):
             what = f"step {step!r}" if step else "the run"
             notes.append(f"{what} of run {run_id} printed nothing to {' or '.join(streams)}")
-        for note in notes:
-            if "outside Dagster" in note or "is the whole run's" in note:
-                warnings.warn(note, RunlensWarning, stacklevel=3)
+        for note in warn:
+            warnings.warn(note, RunlensWarning, stacklevel=3)
         return LogText(join_parts(parts), run_id=run_id, step=step, stream=stream, parts=parts, notes=notes)
 
     def _choose(self, run_id: str, step: str | None, files: list[LogFile]) -> tuple[list[LogFile], list[str]]:
