@@ -30,6 +30,8 @@ _EXPORTS = {
     "InvalidArgument": "errors",
     "InvalidFilter": "errors",
     "RunNotFound": "errors",
+    "LogsNotFound": "errors",
+    "LogText": "logs",
     "AuthError": "errors",
     "TransportError": "errors",
     "RateLimited": "errors",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .filters import filter_events  # noqa: F401
     from .frames import concat_events, events_frame, frame_kind  # noqa: F401
     from .history import History  # noqa: F401
+    from .logs import LogText  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
     from .plotting import plot_step_comparison, plot_step_durations, plot_timeline  # noqa: F401
     from .steps import step_durations  # noqa: F401

@@ -343,6 +343,42 @@ def run_events_tail(
         click.echo(f"Run {run_id} ended: {result.status} ({result.printed} events shown, "
                    f"followed by {result.transport})", err=True)
     sys.exit(result.exit_code)
+@run_group.command("logs", epilog=EXIT_CODES_HELP)
+@click.argument("run_id")
+@click.option("--step", help="Only this step's log (with the in-process executor: the run's one log, said on stderr).")
+@click.option("--stderr", "stream", flag_value="stderr", default=True, help="What the steps wrote to stderr (default).")
+@click.option("--stdout", "stream", flag_value="stdout", help="What the steps wrote to stdout.")
+@click.option("--both", "stream", flag_value="both", help="stdout and stderr, one after the other.")
+@click.option("--tail", type=click.IntRange(min=1), metavar="N",
+              help="Only the last N lines of each log (ANSI codes stripped); reads only the end of a large log.")
+@url_option
+@json_option
+@handle_errors
+def run_logs(run_id: str, step: str | None, stream: str, tail: int | None, url: str | None, as_json: bool) -> None:
+    """Show what a run's steps printed: Dagster's captured stdout/stderr (compute logs)."""
+    from .errors import RunlensWarning
+    from .logs import tail_parts
+
+    client = _client(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunlensWarning)  # the notes are printed below
+        if tail:
+            text, tails = tail_parts(lambda n: client.logs(run_id, step, stream=stream, max_bytes=n), tail)
+            bodies = ["".join(line + "\n" for line in lines) for lines in tails]
+        else:
+            text = client.logs(run_id, step, stream=stream)
+            bodies = [part.text for part in text.parts]
+    if as_json:
+        parts = [{"step_keys": list(p.file.step_keys), "file_key": p.file.file_key, "stream": p.stream,
+                  "attempt": p.attempt, "truncated": p.truncated, "text": body} for p, body in zip(text.parts, bodies, strict=True)]
+        click.echo(json.dumps({"run_id": run_id, "step": step, "stream": stream, "parts": parts, "notes": text.notes},
+                              ensure_ascii=False))
+        return
+    for note in text.notes:
+        click.echo(f"Note: {note}", err=True)
+    from .logs import join_parts
+
+    click.echo(join_parts(text.parts, bodies), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .history import History
+    from .logs import LogText
 
 # Dagster serves at most this many events a page (DAGSTER_UI_EVENT_LOAD_CHUNK_SIZE,
 # dagster PR #32028); asking for more is clamped silently.
@@ -735,6 +736,62 @@ class Client:
         frame = step_stats_frame(rows)
         frame.attrs.update(run_ids=run_ids, endpoint=self.url, fetched_at=now_iso())
         return frame
+
+    # -- compute logs -----------------------------------------------------------------
+
+    def logs(self, run_id: str, step: str | None = None, *, stream: str = "stderr",
+             max_bytes: int | None = None) -> LogText:
+        """What a run's steps printed: the captured stdout/stderr (Dagster's compute logs).
+
+        Parameters
+        ----------
+        run_id : str
+        step : str, optional
+            Only this step's log. With the in-process executor the run has one log file
+            for all its steps: the text is then the whole run's (``notes`` says so, and a
+            ``RunlensWarning``). A retried step has a file per attempt, each under a header.
+        stream : {"stderr", "stdout", "both"}
+            Where Dagster's own log lines and tracebacks go is stderr, hence the default.
+        max_bytes : int, optional
+            Keep only the last `max_bytes` bytes of each file (one range request, however
+            large the log).
+
+        Returns
+        -------
+        LogText
+            A ``str``: one file and stream as Dagster stored it (decoded as UTF-8,
+            undecodable bytes as U+FFFD, ANSI codes kept); several under ``==> step: stream
+            <==`` headers. ``.notes``, ``.parts``, ``.truncated``, ``.tail(n)``.
+
+        Raises
+        ------
+        RunNotFound
+            Unknown run.
+        LogsNotFound
+            The run, or the step, has no captured compute logs (never started, skipped).
+        """
+        from .logs import ComputeLogs
+
+        return ComputeLogs(self).fetch(_check_run_id(run_id), step, stream=stream, max_bytes=max_bytes)
+
+    def log_lines(self, run_id: str, step: str | None = None, *, stream: str = "both",
+                  max_bytes: int | None = None, strip_ansi: bool = True) -> pd.DataFrame:
+        """The compute logs as a frame, one row per line: ``step_key``, ``stream``, ``line_no``, ``text``.
+
+        The lines are what a terminal would show: ANSI colour codes removed (unless
+        ``strip_ansi=False``), a ``\\r`` progress bar as its last state. ``step_key`` is
+        NA for the in-process executor's one file of the whole run. ``attrs`` holds
+        ``run_id``, ``step``, ``notes``, ``truncated`` and ``whole_run``. Arguments and
+        errors as :meth:`logs`, except that `stream` defaults to ``"both"``.
+
+        Examples
+        --------
+        >>> lines = client.log_lines(run_id)  # doctest: +SKIP
+        >>> lines[lines["text"].str.contains("Traceback")]  # doctest: +SKIP
+        """
+        from .logs import lines_frame
+
+        return lines_frame(self.logs(run_id, step, stream=stream, max_bytes=max_bytes), strip_ansi=strip_ansi)
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
      ├── InvalidArgument         exit 2  an argument runlens cannot use (empty run id, limit < 1)
      │    └── InvalidFilter      exit 2  a filter holds no usable value (``--type ' , '``)
      ├── RunNotFound             exit 3  the server has no run with that id
+     ├── LogsNotFound            exit 3  the run (or step) has no captured compute logs
      ├── AuthError               exit 4  401/403: the token is missing, wrong or lacks rights
      ├── TransportError          exit 5  no answer: refused, DNS, timeout, 502/503/504 after retries
      │    └── RateLimited        exit 5  429 after retries
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidFilter",
     "RunNotFound",
+    "LogsNotFound",
     "AuthError",
     "TransportError",
     "RateLimited",
@@ -109,6 +111,13 @@ class RunNotFound(RunlensError):
 
     exit_code = 3
     resumable = False  # a missing run is not a failed fetch
+
+
+class LogsNotFound(RunlensError):
+    """The run exists but has no captured compute logs (for that step): it never ran, or nothing captured them."""
+
+    exit_code = 3
+    resumable = False
 
 
 class AuthError(RunlensError):

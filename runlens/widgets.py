@@ -26,6 +26,7 @@ import io
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import pandas as pd
 
-from .errors import InvalidArgument, RunlensError
+from .errors import InvalidArgument, RunlensError, RunlensWarning
 from .filters import filter_events
 from .frames import concat_events, empty_events_frame, require_kind
 from .steps import step_durations
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["RunsBrowser", "Timeline", "runs_browser", "timeline"]
 
 #: Columns of the events tables, in this order.
+#: Lines of a step's captured stderr the timeline's step panel shows.
+STDERR_LINES = 20
 TABLE_COLUMNS = ("seq", "timestamp", "level", "event_type", "step_key", "message", "error_class")
 #: Longer messages are cut in the tables (the frame keeps them whole).
 MESSAGE_CHARS = 400
@@ -284,6 +287,7 @@ class Timeline(widgets.VBox):
         self.redraw_every = float(redraw_every)
         self._pending: list[pd.DataFrame] = []  # batches received since the last redraw
         self._next_refresh = 0.0
+        self._stderr: dict[str, tuple[list[str], str | None]] = {}
         self.done = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -563,8 +567,46 @@ class Timeline(widgets.VBox):
                 f"<b>{escape(str(e.event_type))}</b> (seq {e.seq}): <b>{escape(str(e.error_class))}</b>: "
                 f"{escape(str(e.error_message or '')).strip()}{cause}</div>"
             )
+        html.append(self._stderr_html(key))
         html.append(_table_html(self.step_events, self.max_rows, what=f"events of {key}"))
         self.detail.value = "".join(html)
+
+    def step_stderr(self, key: str) -> tuple[list[str], str | None]:
+        """The last ``STDERR_LINES`` readable lines of a step's captured stderr, and a note.
+
+        Fetched through the client (the last 32 kB only) when the step is chosen; cached
+        once the run is complete. Without a client: no lines, and a note saying so.
+        """
+        if key in self._stderr:
+            return self._stderr[key]
+        if not hasattr(self.client, "logs") or self.run_id is None:
+            return [], "compute logs need a client (timeline(run_id) or client=)"
+        from .logs import readable_lines
+
+        try:
+            text = self.client.logs(self.run_id, key, max_bytes=32_000)
+        except RunlensError as exc:
+            return [], str(exc)
+        lines = readable_lines(text.parts[-1].text if text.parts else str(text))
+        if text.truncated:
+            lines = lines[1:]  # the first line of a tail is cut
+        note = "; ".join(text.notes) or None
+        found = (lines[-STDERR_LINES:], note)
+        if self.done.is_set():
+            self._stderr[key] = found
+        return found
+
+    def _stderr_html(self, key: str) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunlensWarning)  # the note is shown
+            lines, note = self.step_stderr(key)
+        html = "<details open><summary><b>stderr</b> (last lines)</summary>"
+        if note:
+            html += f"<div><i>{escape(note)}</i></div>"
+        if lines:
+            html += ("<pre style='max-height:16em;overflow:auto;margin:4px 0;background:#f6f6f6'>"
+                     f"{escape(chr(10).join(lines))}</pre>")
+        return html + "</details>"
 
     def _gantt_steps(self) -> pd.DataFrame:
         steps = self.steps
@@ -909,7 +951,9 @@ class RunsBrowser(widgets.VBox):
             run = self.client.run(run_id)
             if run.is_finished:
                 events = self.events(run_id)
-                self.summary.value = run_summary(events, run)._repr_html_()
+                # A failed run's summary shows the failing step's stderr tail (one small request).
+                logs = self.client if str(run.status) == "FAILURE" and hasattr(self.client, "logs") else None
+                self.summary.value = run_summary(events, run, logs=logs)._repr_html_()
                 self.timeline = Timeline(events, run_id=run_id, client=self.client, status=str(run.status))
             else:
                 self.summary.value = run._repr_html_()

@@ -22,7 +22,7 @@ import runlens
 from runlens.cli import main as cli
 from runlens.demo.server import DemoDagster, seed_runs
 from tests.truth import dagster_truth
-from tests.vcr_setup import CASSETTES, MANIFEST, make_vcr
+from tests.vcr_setup import CASSETTES, MANIFEST, make_vcr, scrub_paths
 
 CLI_SCENARIOS = {
     "cli_run_get": lambda runs: [["run", "get", runs["etl"]], ["run", "get", runs["etl"], "--json"]],
@@ -32,7 +32,23 @@ CLI_SCENARIOS = {
         ["run-events", "get", runs["failing"]],
     ],
     "cli_not_found": lambda runs: [["run", "get", "no-such-run"], ["run-events", "get", "no-such-run", "--json"]],
+    "cli_run_logs": lambda runs: [
+        ["run", "logs", runs["failing"], "--step", "parse_invoices", "--stdout"],
+        ["run", "logs", runs["failing"], "--step", "parse_invoices", "--tail", "5", "--json"],
+        ["run", "logs", runs["queued"], "--json"],
+    ],
 }
+
+
+def compute_log_truth(home, run_id: str) -> dict:
+    """The run's compute log files as Dagster wrote them (its local compute log manager's
+    folder), paths scrubbed as the cassettes are: {file key: {"stdout", "stderr"}} as text."""
+    folder = Path(home) / "storage" / run_id / "compute_logs"
+    files: dict = {}
+    for path in sorted(folder.glob("*.out")) + sorted(folder.glob("*.err")):
+        stream = "stdout" if path.suffix == ".out" else "stderr"
+        files.setdefault(path.stem, {})[stream] = scrub_paths(path.read_bytes()).decode("utf-8", "replace")
+    return files
 
 
 def record(out: Path = CASSETTES) -> dict:
@@ -68,6 +84,12 @@ def record(out: Path = CASSETTES) -> dict:
         scenario("invalid_cursor", lambda: list(client.iter_event_pages(runs["etl"], after_cursor="not-a-cursor")))
         scenario("runs", lambda: (client.runs(), client.runs(job="etl_job"), client.runs(statuses=["FAILURE"]),
                                   client.runs(limit=1)))
+        # Compute logs (#16): a failed step's stdout and stderr, its tail, every line of the
+        # run; a run without logs. (The 5 MB log is tested live only: no 5 MB cassette.)
+        scenario("failing_logs", lambda: (client.logs(runs["failing"], "parse_invoices", stream="both"),
+                                          client.logs(runs["failing"], "parse_invoices", max_bytes=1000),
+                                          client.log_lines(runs["failing"])))
+        scenario("logs_not_found", lambda: client.logs(runs["queued"]))
         for name, commands in CLI_SCENARIOS.items():
             def run_cli(commands=commands):
                 for args in commands(runs):
@@ -79,6 +101,7 @@ def record(out: Path = CASSETTES) -> dict:
             "dagster_version": client.transport.server_version(),
             "runs": runs,
             "truth": {name: dagster_truth(demo.home, run_id) for name, run_id in runs.items()},
+            "compute_logs": {"failing": compute_log_truth(demo.home, runs["failing"])},
         }
     MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -27,6 +27,12 @@ failing_job
 slow_job
     Three sleeping steps (about 20 s in total by default) for following a run
     while it is in progress.
+printing_job
+    Runs on the in-process executor (one process, one compute log file for the whole
+    run): ``shout`` prints the demo's stdout/stderr blocks
+    (:mod:`runlens.demo.printed`), ``flood`` writes a few MB to stderr (op config ``mb``).
+    ``extract_orders`` (etl_job) and ``parse_invoices`` (failing_job, before it raises)
+    print the same blocks on the multiprocess executor, a file per step.
 log_storm_job
     One step logging ``n`` lines (op config, default 1000) to build very large
     event logs. The op does nothing else; Dagster's sqlite event log still costs
@@ -37,6 +43,7 @@ This module imports dagster at import time; it is only ever loaded by Dagster
 processes, never by ``import runlens``.
 """
 
+import sys
 import time
 
 from dagster import (
@@ -48,10 +55,13 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     RetryPolicy,
+    in_process_executor,
     job,
     multiprocess_executor,
     op,
 )
+
+from runlens.demo import printed
 
 #: Regions of the dynamic fan-out; each becomes a step ``process_region[<region>]``.
 REGIONS = ("emea", "amer", "apac")
@@ -60,6 +70,14 @@ REGIONS = ("emea", "amer", "apac")
 CHATTY_LINES = 300
 
 UNICODE_MESSAGE = "naïve café ✓ 数据 🚀"
+
+
+def _print_blocks(step: str) -> None:
+    """Write the step's stdout and stderr blocks (raw bytes: the same whatever the locale)."""
+    for stream, data in ((sys.stdout, printed.stdout_bytes(step)), (sys.stderr, printed.stderr_bytes(step))):
+        stream.flush()
+        stream.buffer.write(data)
+        stream.buffer.flush()
 
 
 # --------------------------------------------------------------------------- etl_job
@@ -71,6 +89,7 @@ def extract_orders(context: OpExecutionContext) -> list[dict]:
     orders = [
         {"id": i, "customer": i % 5, "product": i % 3, "amount": 10.0 + i, "region": REGIONS[i % 3]} for i in range(12)
     ]
+    _print_blocks("extract_orders")
     context.log.info(f"extracted {len(orders)} orders")
     return orders
 
@@ -184,7 +203,8 @@ def fetch_invoices(context: OpExecutionContext) -> list[dict]:
 
 @op
 def parse_invoices(context: OpExecutionContext, invoices: list[dict]) -> list[dict]:
-    """Fail for good with a two-level cause chain (no retry policy)."""
+    """Fail for good with a two-level cause chain (no retry policy), after printing."""
+    _print_blocks("parse_invoices")
     for invoice in invoices:
         try:
             invoice["currency"]
@@ -247,6 +267,37 @@ def slow_job():
     slow_end(slow_middle(slow_start()))
 
 
+# ---------------------------------------------------------------------- printing_job
+
+
+class FloodConfig(Config):
+    """How many megabytes the flood step writes to stderr."""
+
+    mb: float = printed.FLOOD_MB
+
+
+@op
+def shout(context: OpExecutionContext) -> int:
+    """Print the demo's stdout and stderr blocks."""
+    _print_blocks("shout")
+    return 1
+
+
+@op
+def flood(context: OpExecutionContext, config: FloodConfig, token: int) -> None:
+    """Write ``mb`` megabytes of numbered lines to stderr, as a chatty library would."""
+    sys.stderr.flush()
+    sys.stderr.buffer.write(printed.flood_bytes(config.mb))
+    sys.stderr.buffer.flush()
+    context.log.info(f"wrote {config.mb} MB to stderr")
+
+
+@job(description="Prints to stdout and stderr, a few MB of it, on the in-process executor (one log file).",
+     executor_def=in_process_executor)
+def printing_job():
+    flood(shout())
+
+
 # --------------------------------------------------------------------- log_storm_job
 
 
@@ -270,6 +321,6 @@ def log_storm_job():
 
 
 defs = Definitions(
-    jobs=[etl_job, failing_job, slow_job, log_storm_job],
+    jobs=[etl_job, failing_job, slow_job, printing_job, log_storm_job],
     executor=multiprocess_executor.configured({"start_method": {"forkserver": {}}}),
 )

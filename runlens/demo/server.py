@@ -88,7 +88,7 @@ HELD = "held"
 TEST_TAG = "runlens/test"
 
 #: The keys of :func:`seed_runs`' result.
-SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started")
+SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started", "printing")
 
 # The QueuedRunCoordinator queues runs launched through the webserver's GraphQL; the
 # dagster-daemon dequeues them (checking every second instead of every 5 s) and
@@ -977,6 +977,9 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
             interrupted, the two others never started.
         ``not_started``
             ``etl_job``, created and never launched: NOT_STARTED for good.
+        ``printing``
+            ``printing_job``, SUCCESS, on the in-process executor: one compute log
+            file for the run, with the demo's printed blocks and a 5 MB stderr flood.
     """
     started = time.monotonic()
     demo.start()
@@ -993,10 +996,13 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         canceled_running = demo.launch("slow_job", long_first_step, {DEMO_TAG: "canceled-while-running"})
         demo.wait_for_event(canceled_running, "STEP_START")
         demo.terminate(canceled_running)
-        for run_id in (etl, failing, canceled_queued, canceled_running):
+        # Launched last so it does not slow the slow_job's first step, which is awaited above.
+        printing = demo.launch("printing_job")
+        for run_id in (etl, failing, canceled_queued, canceled_running, printing):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,
-                "canceled_running": canceled_running, "not_started": not_started.result()}
+                "canceled_running": canceled_running, "not_started": not_started.result(),
+                "printing": printing}
     demo._log(f"seeded {len(runs)} runs in {time.monotonic() - started:.1f} s")
     return runs
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 import runlens
 
-FINAL = ("etl", "failing", "canceled_queued", "canceled_running")
+FINAL = ("etl", "failing", "canceled_queued", "canceled_running", "printing")
 ROWS_ONLY = ("queued", "not_started")
 
 

@@ -43,7 +43,7 @@ def execute(path: Path, demo) -> tuple[list, str, float]:
 def test_there_are_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_step_durations.ipynb", "03_timeline_widget.ipynb", "04_failure_triage.ipynb",
-        "05_history.ipynb",
+        "05_history.ipynb", "06_assets_and_logs.ipynb",
     ]
 
 

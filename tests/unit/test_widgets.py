@@ -571,3 +571,35 @@ def test_following_a_run_that_never_starts_keeps_polling_says_so_and_wait_times_
     finally:
         w.stop()
     assert w.done.is_set() and w.error is None
+
+
+def test_step_panel_shows_the_steps_stderr_tail_next_to_its_error(events):
+    from tests.unit.test_logs import FakeLogs
+
+    stderr = "".join(f"noise {i}\n" for i in range(100)) + "\x1b[31mValueError: bad region apac\x1b[0m\n"
+    fake = FakeLogs({"k1": (["extract"], b"", b"extract ok\n"), "k2": (["process[apac]"], b"", stderr.encode())},
+                    run_id="run-a")
+    client = Client(transport=MockTransport(fake), progress=False)
+    w = Timeline(events, client=client)
+    w.step_select.value = "process[apac]"
+    lines, note = w.step_stderr("process[apac]")
+    assert lines == [f"noise {i}" for i in range(81, 100)] + ["ValueError: bad region apac"] and note is None
+    html = w.detail.value
+    assert html.index("ValueError: bad region apac") < html.index("<b>stderr</b>")  # the error, then its stderr
+    assert "noise 99\nValueError: bad region apac</pre>" in html
+    gets = len(fake.gets)
+    w.step_select.value = None
+    w.step_select.value = "process[apac]"
+    assert len(fake.gets) == gets  # cached: the run is complete
+    assert fake.gets[-1]["headers"] == {"Range": "bytes=-32000"}  # only the tail is read
+
+
+def test_step_panel_without_a_client_or_logs_says_so(events):
+    w = Timeline(events)
+    w.step_select.value = "process[apac]"
+    assert "compute logs need a client" in w.detail.value
+    from tests.unit.test_logs import FakeLogs
+
+    w = Timeline(events, client=Client(transport=MockTransport(FakeLogs({}, run_id="run-a")), progress=False))
+    w.step_select.value = "process[apac]"
+    assert "has no captured compute logs" in w.detail.value
