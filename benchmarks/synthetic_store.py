@@ -18,9 +18,9 @@ few thousand events; runs spread over :data:`MONTHS` months, one step in each jo
 getting slower over time (what ``duration_trend`` finds).
 
 :func:`cached_store` keeps the built store under ``.bench-cache/`` keyed by the
-parameters and the source of this module and of the History writer, so a bench run
-builds it once (about a minute and a half for 20,000 runs / 10,000,000 events on a busy
-2-core machine) and reuses it after.
+parameters, the source of this module and the store's format (versions, file and
+row-group sizes), so a bench run builds it once (205 s for 20,000 runs / 10,000,000
+events on a busy 2-core machine) and reuses it after.
 
 Usage::
 
@@ -325,10 +325,16 @@ def build_store(path: str | Path, runs: int = RUNS, events: int = EVENTS, *, see
 
 
 def _key(runs: int, events: int, seed: int) -> str:
+    # What decides the store's bytes: this generator, the stored schema and step logic
+    # (their versions and tables.py), and how the writer cuts files and row groups.
+    from runlens.history.store import FORMAT_VERSION
+    from runlens.history.sync import BATCH_RUNS, ROW_GROUP_ROWS
+    from runlens.steps import STEPS_VERSION
+
     sources = b"".join((REPO / p).read_bytes() for p in (
-        "benchmarks/synthetic_store.py", "benchmarks/synthetic.py", "runlens/history/store.py",
-        "runlens/history/sync.py", "runlens/history/tables.py", "runlens/steps.py"))
-    digest = hashlib.sha256(sources + json.dumps([runs, events, seed]).encode()).hexdigest()[:12]
+        "benchmarks/synthetic_store.py", "benchmarks/synthetic.py", "runlens/history/tables.py"))
+    layout = [runs, events, seed, FORMAT_VERSION, STEPS_VERSION, BATCH_RUNS, ROW_GROUP_ROWS]
+    digest = hashlib.sha256(sources + json.dumps(layout).encode()).hexdigest()[:12]
     return f"history-synthetic-{runs}-{events}-{digest}"
 
 
