@@ -674,3 +674,41 @@ def test_cli_sync_shows_no_progress_bar_off_a_terminal_even_with_ipykernel_loade
     result = CliRunner().invoke(cli.main, ["sync", "--store", str(tmp_path / "store")])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Synced: ") and "\r" not in result.output
+
+
+def test_event_queries_over_many_row_groups_equal_filtering_everything(tmp_path, monkeypatch):
+    """The two-pass, row-group-streaming read (labels first, the rest only where a row group
+    matches; statistics skip the others) returns exactly what filtering the whole store does."""
+    from benchmarks.synthetic_store import build_store, job_names
+    from runlens.history import sync as sync_module
+
+    monkeypatch.setattr(sync_module, "ROW_GROUP_ROWS", 1024)  # many row groups in each file
+    h = runlens.History(build_store(tmp_path / "store", runs=150, events=40_000, progress=False))
+    everything = h.events()
+    assert len(everything) == sum(h.runs()["events"]) > 30_000
+    runs = h.runs()
+    some = runs["run_id"].iloc[[3, 70, 140]].tolist()
+    job = job_names()[2]
+    middle = everything["timestamp"].iloc[len(everything) // 2]
+    cases = [{"types": "STEP_FAILURE", "step": "_"}, {"types": "step_start,Step_Success", "step": "EXTRACT"},
+             {"levels": "error"}, {"run_ids": some}, {"run_ids": some, "types": "STEP_START"},
+             {"job": job, "levels": "WARNING,ERROR", "step": ["load", "transform"]}, {"job": job},
+             {"since": middle, "step": "load"}, {"until": middle, "types": "RUN_FAILURE"}]
+    for kwargs in cases:
+        kwargs = dict(kwargs)
+        rows = everything
+        if "run_ids" in kwargs:
+            rows = rows[rows["run_id"].isin(kwargs["run_ids"])]
+        if "job" in kwargs:
+            rows = rows[rows["run_id"].isin(runs.loc[runs["job_name"] == kwargs["job"], "run_id"])]
+        if "since" in kwargs:
+            rows = rows[rows["timestamp"] >= kwargs["since"]]
+        if "until" in kwargs:
+            rows = rows[rows["timestamp"] < kwargs["until"]]
+        tests = {k: kwargs[k] for k in ("types", "step", "levels") if k in kwargs}
+        expected = filter_events(rows, **tests) if tests else rows
+        got = h.events(**kwargs)
+        assert len(got) > 0, kwargs
+        pd.testing.assert_frame_equal(got.astype(object), expected.reset_index(drop=True).astype(object)), kwargs
+        assert got.attrs["run_ids"] == list(dict.fromkeys(expected["run_id"].astype(str)))
+        assert [str(t) for t in got.dtypes] == [str(t) for t in everything.dtypes]
