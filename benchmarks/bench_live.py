@@ -346,6 +346,10 @@ def run(options: Options, runs: CachedRuns, only: set[str]) -> list[Result]:
             results += bench_many(options, demo.base_url, runs.small)
         if "6" in only:
             results.append(bench_startup(options, demo.url, runs.big))
+        if only & {"10", "11", "12", "13"}:
+            from .bench_history import bench_live as bench_history_live
+
+            results += bench_history_live(options, demo.url, runs.big, runs.small, only)
     finally:
         demo.stop()
     return results
