@@ -712,3 +712,53 @@ def test_event_queries_over_many_row_groups_equal_filtering_everything(tmp_path,
         pd.testing.assert_frame_equal(got.astype(object), expected.reset_index(drop=True).astype(object)), kwargs
         assert got.attrs["run_ids"] == list(dict.fromkeys(expected["run_id"].astype(str)))
         assert [str(t) for t in got.dtypes] == [str(t) for t in everything.dtypes]
+
+
+def test_a_corrupt_file_is_named_by_filtered_event_reads_and_steps_reads(tmp_path, fake):
+    """Every read path (the two-pass filtered scan, a run's lookup, steps) names the broken file."""
+    root = tmp_path / "store"
+    h = runlens.History(root)
+    h.sync(fake.client())
+    for kind in ("events", "steps"):
+        part = root / f"{kind}/month=2026-11/part-000001.parquet"
+        part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])  # truncated
+    message = r"month=2026-11/part-000001\.parquet.*corrupt or truncated.*sync into a new folder"
+    for read in (lambda: h.events(types="STEP_FAILURE"), lambda: h.events(step="process", levels="ERROR"),
+                 lambda: h.events("run-a"), lambda: h.events("run-a", types="STEP_START"),
+                 lambda: h.events(job="etl_job", since="2026-11-01"), lambda: h.steps(), lambda: h.steps("run-a")):
+        with pytest.raises(runlens.StoreError, match=message):
+            read()
+
+
+def test_a_failing_sync_with_a_token_never_shows_it(tmp_path, fake, monkeypatch):
+    """The token and the URL's password appear in no error of a sync that fails, nor in the store it keeps."""
+    from runlens.config import Settings
+
+    handle = fake.handle
+    served = []
+
+    def failing(body):
+        if "logsForRun" in body["query"]:
+            served.append(body["variables"]["runId"])
+            if len(served) > 1:
+                return 500, "internal error"
+        return handle(body)
+
+    transport = runlens.MockTransport(failing, url="https://user:pa55word@dagster.cloud/acme/graphql")
+    transport.settings = Settings(transport.settings.url, token="tok-SECRET-123", organization="acme",
+                                  deployment="prod", sources={"url": "test", "token": "test",
+                                                              "organization": "test", "deployment": "test"})
+    client = runlens.Client(transport=transport, progress=False)
+    root = tmp_path / "store"
+    from runlens.history import sync as sync_module
+
+    monkeypatch.setattr(sync_module, "BATCH_RUNS", 1)
+    with pytest.raises(runlens.RunlensError) as info:
+        runlens.History(root).sync(client)
+    shown = f"{info.value} {info.value!r} {info.value.args}"
+    assert "before failing" in shown and "SECRET" not in shown and "pa55word" not in shown
+    assert runlens.History(root).runs()["final"].sum() >= 1  # what was committed stays
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"SECRET" not in data and b"pa55word" not in data, path
