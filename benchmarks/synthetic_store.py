@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .harness import log
-from .synthetic import _STEP_HEAD, _STEP_TAIL, _WORDS
+from .synthetic import _STEP_HEAD, _STEP_TAIL, _WORDS, _step_keys
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE_ROOT = REPO / ".bench-cache"
@@ -54,7 +54,6 @@ MONTHS = 12
 ENDPOINT = "http://synthetic.invalid/graphql"
 #: 2025-11-01T00:00:00Z: the first run's creation (the last is about a year later, in the past).
 START_MS = 1_761_955_200_000
-_REGIONS = ("emea", "amer", "apac", "latam", "anz")
 _RUN_HEAD = [("RUN_STARTING", "RunStartingEvent", "INFO", ""),
              ("RUN_START", "RunStartEvent", "DEBUG", 'Started execution of run for "{job}".'),
              ("ENGINE_EVENT", "EngineEvent", "DEBUG",
@@ -71,18 +70,7 @@ def job_names(jobs: int = JOBS) -> list[str]:
 
 
 def _steps_of(job: int) -> list[str]:
-    keys = []
-    for i in range(8 + (job * 3) % 9):  # 8 to 16 steps a job
-        kind = i % 4
-        if kind == 0:
-            keys.append(f"extract_{i}")
-        elif kind == 1:
-            keys.append(f"process_region[{_REGIONS[i % len(_REGIONS)]}]")
-        elif kind == 2:
-            keys.append(f"transform_{i}")
-        else:
-            keys.append(f"load_table_{i}")
-    return keys
+    return _step_keys(8 + (job * 3) % 9, indexed=False)  # 8 to 16 steps a job
 
 
 class _Pool:
