@@ -10,9 +10,11 @@ then applies the exact ``--type``/``--step``/``--level`` semantics to what was r
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,6 +57,132 @@ def _scan(paths: list[str], schema: pa.Schema, expression: Any) -> pa.Table:
         return dataset.to_table(filter=expression)
     except (pa.ArrowInvalid, OSError) as exc:
         raise StoreError(_corrupt_message(paths, exc)) from None
+
+
+#: Columns read as Arrow dictionaries: few distinct values, each tested once.
+_LABELS = ("run_id", "job_name", "level", "event_type", "step_key")
+
+
+@dataclass
+class _Bounds:
+    """What an events query keeps besides the filter tests: exact per row, and per row group
+    by its statistics (rows are sorted by job, run creation, run id and seq)."""
+
+    ids: frozenset[str] | None = None
+    job: str | None = None
+    created: tuple[int, int] | None = None  # ms, inclusive: the creation range of ``ids``
+    since: int | None = None  # ms, timestamp >= since
+    until: int | None = None  # ms, timestamp < until
+
+    def columns(self) -> set[str]:
+        return ({"run_id"} if self.ids is not None else set()) | ({"job_name"} if self.job is not None else set()) \
+            | ({"timestamp"} if self.since is not None or self.until is not None else set())
+
+    def excludes(self, group: Any, index: dict[str, int]) -> bool:
+        """Whether a row group's statistics rule out every row."""
+        def span(name: str) -> tuple[Any, Any] | None:
+            stats = group.column(index[name]).statistics
+            return (stats.min, stats.max) if stats is not None and stats.has_min_max else None
+
+        if self.job is not None and (got := span("job_name")) and not got[0] <= self.job <= got[1]:
+            return True
+        if self.created is not None and (got := span("run_created")):
+            low, high = _ms(got[0]), _ms(got[1])
+            if high < self.created[0] or low > self.created[1]:
+                return True
+        if (self.since is not None or self.until is not None) and (got := span("timestamp")):
+            low, high = _ms(got[0]), _ms(got[1])
+            if (self.since is not None and high < self.since) or (self.until is not None and low >= self.until):
+                return True
+        return False
+
+    def rows(self, head: pa.Table) -> np.ndarray:
+        """A mask of the rows of ``head`` within the bounds."""
+        mask = np.ones(head.num_rows, dtype=bool)
+        if self.ids is not None:
+            mask &= _label_mask(head.column("run_id"), lambda values: [v in self.ids for v in values])
+        if self.job is not None:
+            mask &= _label_mask(head.column("job_name"), lambda values: [v == self.job for v in values])
+        if self.since is not None or self.until is not None:
+            millis = head.column("timestamp").cast(pa.timestamp("ms")).cast(pa.int64()).fill_null(-2**62)
+            millis = millis.to_numpy()
+            if self.since is not None:
+                mask &= millis >= self.since
+            if self.until is not None:
+                mask &= millis < self.until
+        return mask
+
+
+def _ms(value: Any) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            from datetime import UTC
+
+            value = value.replace(tzinfo=UTC)
+        return round(value.timestamp() * 1000)
+    return int(value)
+
+
+def _label_mask(column: pa.ChunkedArray, test: Any) -> np.ndarray:
+    """``test`` (values -> list of bools) of each row of a label column, run once per distinct value."""
+    out = np.empty(len(column), dtype=bool)
+    start = 0
+    for chunk in column.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        hits = np.append(np.asarray(test(chunk.dictionary.to_pylist()), dtype=bool), False)
+        codes = chunk.indices.fill_null(len(chunk.dictionary)).to_numpy(zero_copy_only=False)
+        out[start:start + len(chunk)] = hits[codes]
+        start += len(chunk)
+    return out
+
+
+def _scan_events(paths: list[str], bounds: _Bounds, tests: list) -> pa.Table:
+    """The events rows of ``paths`` within ``bounds`` that pass every ``(column, test)`` of
+    :mod:`runlens.filters` (exactly as :func:`filter_events` tests them).
+
+    Streams row group by row group, in two passes: the few columns the filters read
+    (labels as Arrow dictionaries, each distinct value tested once), then, only for the
+    row groups with a match, the other columns, of which only the matching rows are kept.
+    Row groups whose statistics rule the bounds out are never read, and memory holds the
+    result plus one row group. A filter that matches in most row groups costs about a
+    plain read of the files.
+    """
+    import pyarrow.parquet as pq
+
+    from ..filters import _hits
+
+    needed = sorted({name for name, _ in tests} | bounds.columns(), key=EVENTS_SCHEMA.names.index)
+    if not paths or not needed:
+        return _scan(paths, EVENTS_SCHEMA, None)
+    rest = [name for name in EVENTS_SCHEMA.names if name not in needed]
+    pieces: list[pa.Table] = []
+    path = paths[0]
+    try:
+        for path in paths:
+            reader = pq.ParquetFile(path, read_dictionary=[c for c in _LABELS if c in needed])
+            metadata = reader.metadata
+            index = {metadata.schema.column(j).name: j for j in range(metadata.num_columns)}
+            for i in range(metadata.num_row_groups):
+                if bounds.excludes(metadata.row_group(i), index):
+                    continue
+                head = reader.read_row_group(i, columns=needed)
+                mask = bounds.rows(head)
+                for name, test in tests:
+                    if mask.any():
+                        mask &= _label_mask(head.column(name), lambda values, test=test: _hits(values, test))
+                rows = np.flatnonzero(mask)
+                if not len(rows):
+                    continue
+                picked = head.take(rows)
+                if rest:
+                    tail = reader.read_row_group(i, columns=rest).take(rows)
+                    for name in rest:
+                        picked = picked.append_column(tail.schema.field(name), tail.column(name))
+                pieces.append(picked.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StoreError(_corrupt_message([path], exc)) from None
+    return pa.concat_tables(pieces) if pieces else EVENTS_SCHEMA.empty_table()
 
 
 def _corrupt_message(paths: list[str], exc: Exception) -> str:
@@ -111,7 +239,6 @@ def read_runs(store: Store, manifest: dict, *, job: str | None = None, statuses:
 def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str | None = None, types: Any = None,
                 step: Any = None, levels: Any = None, since: datetime | None = None,
                 until: datetime | None = None) -> pd.DataFrame:
-    from ..event_types import twins
     from ..filters import filter_events, parse_levels, parse_types
 
     ids = _run_ids(run_ids)
@@ -124,17 +251,14 @@ def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str |
         holding = {f for r in ids for f in manifest["runs"].get(r, {}).get("files", [])}
         paths = [p for p, rel in zip(paths, _listed(manifest, "events", job, months, until), strict=True)
                  if rel in holding]
-    parts = _run_and_job(manifest, ids, job)
-    if since is not None:
-        parts.append(pc.field("timestamp") >= pa.scalar(since, type=TS))
-    if until is not None:
-        parts.append(pc.field("timestamp") < pa.scalar(until, type=TS))
-    if type_names:
-        wanted = sorted({t for name in type_names for t in twins(name)})
-        parts.append(pc.utf8_upper(pc.field("event_type")).isin(wanted))
-    if level_names:
-        parts.append(pc.utf8_upper(pc.field("level")).isin(level_names))
-    table = _scan(paths, EVENTS_SCHEMA, _and(parts))
+    from ..filters import _filters
+
+    created = [manifest["runs"][r].get("created_ms", 0) for r in ids if r in manifest["runs"]] if ids else []
+    bounds = _Bounds(ids=None if ids is None else frozenset(ids), job=job,
+                     created=(min(created), max(created)) if created else None,
+                     since=None if since is None else _ms(since), until=None if until is None else _ms(until))
+    _unknown, tests = _filters(types, step, levels) if (type_names or step or level_names) else ([], [])
+    table = _scan_events(paths, bounds, tests)
     # Runs in creation order, each in storage order (a run topped up by a later sync spans files).
     table = table.sort_by([("run_created", "ascending"), ("run_id", "ascending"), ("seq", "ascending")])
     frame = events_frame_of(table)

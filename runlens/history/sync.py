@@ -246,6 +246,8 @@ def _recompute_steps(store: Store, manifest: dict, report: SyncReport) -> None:
 
 def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str], grace: float, max_workers: int,
                  progress: bool | None, writer: _BatchWriter, report: SyncReport, changed: set[str]) -> None:
+    import pandas as pd
+
     from ..frames import concat_events
     from ..steps import step_durations_unchecked
     from .query import read_events
@@ -254,14 +256,22 @@ def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str
     fetch_started = time.time()
     skipped: dict[str, str] = {}
 
-    def fetch(run_id: str) -> pd.DataFrame:
+    def is_final(run_id: str) -> bool:
+        ended = _ended(manifest["records"].get(run_id, {}))
+        return ended is not None and fetch_started - ended >= grace
+
+    def fetch(run_id: str) -> tuple[pd.DataFrame, Any, pd.DataFrame | None]:
         st = state[run_id]
         frame = client.events(run_id, after_cursor=st.get("cursor"), progress=False)
         if st.get("events"):
             frame["seq"] = frame["seq"] + int(st["events"])
-        return frame
+        # Converted here, in the fetching thread, while other runs' pages are on the wire (the
+        # webserver answers one request at a time): storing then adds little to the fetch.
+        table = writer.events_table(run_id, frame) if len(frame) else None
+        steps = step_durations_unchecked(frame) if is_final(run_id) and not st.get("events") else None
+        return frame, table, steps
 
-    frames = client._fetch_runs(run_ids, max_workers, progress, skipped, fetch)
+    fetched = client._fetch_runs(run_ids, max_workers, progress, skipped, fetch)
     report.skipped.update(skipped)
     made_final: list[pd.DataFrame] = []
     for run_id in run_ids:
@@ -270,11 +280,10 @@ def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str
             manifest["records"].pop(run_id, None)
             changed.add(run_id)
             continue
-        frame, st = frames[run_id], state[run_id]
-        ended = _ended(manifest["records"].get(run_id, {}))
-        final = ended is not None and fetch_started - ended >= grace
-        if len(frame):
-            writer.add_events(run_id, frame)
+        (frame, table, steps), st = fetched[run_id], state[run_id]
+        final = is_final(run_id)
+        if table is not None:
+            writer.add_table(run_id, table)
         stored_before = int(st.get("events") or 0)
         st["events"] = stored_before + len(frame)
         st["cursor"] = frame.attrs.get("cursor") or st.get("cursor")
@@ -284,13 +293,12 @@ def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str
             if st.pop("light", None):  # its stepStats rows give way to the events' (see .light)
                 writer.drop["steps"].add(run_id)
             report.runs_made_final += 1
-            whole = frame
-            if stored_before:
-                whole = concat_events([read_events(store, manifest, run_ids=[run_id]), frame])
-            made_final.append(whole)
+            if steps is None:  # topped up: the steps of its whole stored log
+                steps = step_durations_unchecked(concat_events([read_events(store, manifest, run_ids=[run_id]),
+                                                                frame]))
+            made_final.append(steps)
     if made_final:
-        steps = step_durations_unchecked(concat_events(made_final))
-        writer.add_steps(steps)
+        writer.add_steps(pd.concat(made_final, ignore_index=True) if len(made_final) > 1 else made_final[0])
     writer.commit(runs_changed=True)
 
 
@@ -330,10 +338,17 @@ class _BatchWriter:
         self.removals: list[str] = []
 
     def add_events(self, run_id: str, frame: pd.DataFrame) -> None:
+        self.add_table(run_id, self.events_table(run_id, frame))
+
+    def events_table(self, run_id: str, frame: pd.DataFrame) -> Any:
+        """A run's events frame as its stored table (thread-safe: reads the run's state only)."""
         from .tables import events_table
 
         st = self.manifest["runs"][run_id]
-        table = events_table(frame, st.get("job"), st.get("created_ms", 0))
+        return events_table(frame, st.get("job"), st.get("created_ms", 0))
+
+    def add_table(self, run_id: str, table: Any) -> None:
+        st = self.manifest["runs"][run_id]
         self.events.setdefault(_month(st.get("created_ms", 0)), []).append(table)
 
     def add_steps(self, steps: pd.DataFrame, source: str = "events") -> None:
