@@ -817,7 +817,7 @@ def take_rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     if type(frame) is not pd.DataFrame or not attrs or not frame.flags.allows_duplicate_labels:
         return frame.take(positions)
     try:
-        manager = frame._mgr.take(positions, axis=1, verify=False)
+        manager = frame._mgr.take(positions, axis=1)
         result = frame._constructor_from_mgr(manager, axes=manager.axes)
     except (AttributeError, TypeError):  # a pandas whose internals differ: the public way
         return frame.take(positions)
