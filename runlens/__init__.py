@@ -30,6 +30,7 @@ _EXPORTS = {
     "InvalidArgument": "errors",
     "InvalidFilter": "errors",
     "RunNotFound": "errors",
+    "AssetNotFound": "errors",
     "AuthError": "errors",
     "TransportError": "errors",
     "RateLimited": "errors",

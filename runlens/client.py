@@ -709,6 +709,79 @@ class Client:
         frame.attrs.update(run_ids=run_ids, endpoint=self.url, fetched_at=now_iso())
         return frame
 
+    # -- assets -----------------------------------------------------------------------
+
+    def assets(self, prefix: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The asset keys the deployment knows: defined in code, or with recorded events.
+
+        Parameters
+        ----------
+        prefix : str or list of str, optional
+            Only keys starting with these parts (``"warehouse"`` or ``["warehouse"]``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per key, sorted: ``key`` (``a/b``), ``group``, ``partitioned`` (NA
+            for an asset known only from its history), ``defined``,
+            ``last_materialization`` (UTC, NaT if never).
+        """
+        from .assets import fetch_assets
+
+        return fetch_assets(self.transport, self.url, prefix)
+
+    def asset_events(
+        self,
+        key: str | Sequence[str],
+        *,
+        kind: str = "materialization",
+        partitions: str | Sequence[str] | None = None,
+        since: Any = None,
+        before: Any = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> pd.DataFrame:
+        """An asset's materializations (failed ones too) or observations, one row per event.
+
+        Parameters
+        ----------
+        key : str or list of str
+            The asset key, ``"a/b"`` or ``["a", "b"]``.
+        kind : {"materialization", "observation", "all"}
+            ``"materialization"``: materializations and failed materializations.
+        partitions : str or list of str, optional
+            Only events of these partitions.
+        since, before : optional
+            Only events at or after ``since`` and before ``before``: a duration back from
+            now (``7d``), an ISO date or datetime, a ``datetime`` (:mod:`runlens.timespec`).
+        limit : int, optional
+            Only the newest ``limit`` events (still in time order in the frame).
+        cursor : str, optional
+            Continue further back from here: ``attrs["cursor"]`` of a frame a limit cut,
+            or ``err.cursor`` of an interrupted fetch.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Oldest first: ``timestamp`` (UTC), ``asset_key``, ``partition``, ``status``
+            (``MATERIALIZED``, ``FAILED``, ``OBSERVED``), ``run_id``, ``step_key``,
+            ``event_type``, ``description``, ``failure_reason``, then a ``meta.<label>``
+            column per metadata label, typed (``Int64``, ``Float64``, ``string``, objects
+            for JSON; see :func:`runlens.assets.flatten_metadata`). ``attrs`` holds
+            ``asset_key``, ``cursor`` (after the oldest row), ``has_more``, ``complete``,
+            ``partitioned``, ``metadata_types`` and ``metadata_notes`` (why a column of
+            mixed types became text).
+
+        Raises
+        ------
+        AssetNotFound
+            The server knows no asset with this key (no definition, no recorded event).
+        """
+        from .assets import fetch_asset_events
+
+        return fetch_asset_events(self.transport, self.url, key, kind=kind, partitions=partitions, since=since,
+                                  before=before, limit=limit, cursor=cursor)
+
     # -- helpers ----------------------------------------------------------------------
 
     def _show_progress(self, progress: bool | None) -> bool:
