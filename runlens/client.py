@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from . import queries
 from .config import Settings, resolve
 from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
 from .models import EventPage, Run
+from .timespec import parse_time
 from .transport import Transport, raise_python_error
 from .vocabulary import TERMINAL_STATUSES, RunStatus
 
@@ -195,6 +196,7 @@ class Client:
         created_after: datetime | str | float | None = None,
         created_before: datetime | str | float | None = None,
         limit: int | None = None,
+        cursor: str | None = None,
     ) -> pd.DataFrame:
         """List runs, newest first.
 
@@ -206,10 +208,15 @@ class Client:
             Only runs in any of these statuses (ORed), e.g. ``["FAILURE", "CANCELED"]``.
         tags : dict, optional
             Only runs carrying all these tags.
-        created_after, created_before : datetime, ISO string or epoch seconds, optional
-            Strict bounds on the creation time; naive datetimes are taken as UTC.
+        created_after, created_before : optional
+            Strict bounds on the creation time, in the forms of :mod:`runlens.timespec`: a
+            duration back from now (``7d``), an ISO date or datetime, a ``datetime``, epoch
+            seconds; naive times are UTC.
         limit : int, optional
             At most this many runs; all matching runs when omitted.
+        cursor : str, optional
+            A run id: list the runs after it in this order (older ones), e.g. the last
+            ``run_id`` of a previous call, to page through runs.
 
         Returns
         -------
@@ -230,25 +237,27 @@ class Client:
                 raise InvalidArgument(f"tags must be a dict of tag names to values, not {tags!r}")
             run_filter["tags"] = [{"key": str(k), "value": str(v)} for k, v in tags.items()]
         if created_after is not None:
-            run_filter["createdAfter"] = _epoch_seconds(created_after)
+            run_filter["createdAfter"] = _epoch_seconds(created_after, "created_after")
         if created_before is not None:
-            run_filter["createdBefore"] = _epoch_seconds(created_before)
+            run_filter["createdBefore"] = _epoch_seconds(created_before, "created_before")
         if limit is not None:
             limit = _check_count("limit", limit)
 
         records: list[dict] = []
         count = None
-        for page, page_count in self._run_record_pages(run_filter, limit):
+        if cursor is not None:
+            cursor = _check_run_id(cursor)
+        for page, page_count in self._run_record_pages(run_filter, limit, cursor=cursor):
             records.extend(page)
             count = page_count
         frame = runs_frame(records)
         frame.attrs.update(endpoint=self.url, count=count, fetched_at=now_iso())
         return frame
 
-    def _run_record_pages(self, run_filter: dict[str, Any], limit: int | None = None) -> Iterator[tuple[list, Any]]:
+    def _run_record_pages(self, run_filter: dict[str, Any], limit: int | None = None, *,
+                          cursor: str | None = None) -> Iterator[tuple[list, Any]]:
         """Raw ``runsOrError`` records matching ``run_filter`` (a ``RunsFilter``), newest first, a page at a
-        time with the server's ``count``; at most ``limit`` records."""
-        cursor = None
+        time with the server's ``count``; at most ``limit`` records, after the run id ``cursor`` if given."""
         got = 0
         while limit is None or got < limit:
             page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - got)
@@ -826,21 +835,9 @@ def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
     return names
 
 
-def _epoch_seconds(value: datetime | str | float | int) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidArgument(f"not an ISO 8601 time: {value!r}") from None
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    if not isinstance(value, datetime):
-        raise InvalidArgument(f"a time must be a datetime, an ISO 8601 string or epoch seconds, not {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+def _epoch_seconds(value: datetime | str | float | int, what: str) -> float:
+    """A time bound as epoch seconds, through the one parser of times (:mod:`runlens.timespec`)."""
+    return parse_time(value, what=what).timestamp()
 
 
 def _check_count(name: str, value: Any, *, high: int | None = None) -> int:
