@@ -30,6 +30,16 @@ def run_cli(*args):
     return CliRunner().invoke(main, [*args, "--url", URL])
 
 
+def chunks(*args) -> list[dict]:
+    """The JSON documents of a command run again with each answer's ``--cursor`` until ``has_more`` is false."""
+    docs, cursor = [], None
+    while True:
+        docs.append(json.loads(run_cli(*args, "--json", *(["--cursor", cursor] if cursor else [])).stdout))
+        cursor = docs[-1]["cursor"]
+        if not docs[-1]["has_more"]:
+            return docs
+
+
 @pytest.fixture
 def assets(monkeypatch):
     """A FakeAssets behind the CLI: 12 materializations of ``daily`` over 4 partitions, one failed."""
@@ -84,14 +94,8 @@ def test_asset_events_table_and_the_limit_note(assets):
 
 
 def test_asset_events_pages_by_cursor_without_loss(assets):
-    seen, cursor = [], None
-    while True:
-        args = ["asset", "events", "daily", "--limit", "5", "--json"] + (["--cursor", cursor] if cursor else [])
-        doc = json.loads(run_cli(*args).stdout)
-        seen = doc["events"] + seen
-        cursor = doc["cursor"]
-        if not doc["has_more"]:
-            break
+    # Each chunk goes further back in time; each is oldest first.
+    seen = [e for doc in reversed(chunks("asset", "events", "daily", "--limit", "5")) for e in doc["events"]]
     whole = json.loads(run_cli("asset", "events", "daily", "--json").stdout)["events"]
     assert seen == whole and len(seen) == 12
 
@@ -147,15 +151,8 @@ def test_run_events_cursor_pages_a_run_in_chunks():
     responses.add_callback(responses.POST, URL + "/graphql", callback=fake)
     whole = json.loads(run_cli("run-events", "get", "run-1", "--json", "--limit", "1000").stdout)
     assert whole["count"] == 50 and whole["has_more"] is False and whole["cursor"]
-    seen, cursor = [], None
-    while True:
-        args = ["run-events", "get", "run-1", "--json", "--limit", "7"] + (["--cursor", cursor] if cursor else [])
-        doc = json.loads(run_cli(*args).stdout)
-        seen += doc["events"]
-        cursor = doc["cursor"]
-        if not doc["has_more"]:
-            break
-    assert seen == whole["events"]
+    docs = chunks("run-events", "get", "run-1", "--limit", "7")
+    assert len(docs) == 8 and [e for doc in docs for e in doc["events"]] == whole["events"]
 
 
 @responses.activate
@@ -166,15 +163,8 @@ def test_run_events_cursor_with_a_filter_loses_no_match():
     whole = json.loads(run_cli("run-events", "get", "run-1", "--json", "--limit", "1000", "--type",
                                "STEP_START").stdout)
     assert whole["count"] > 10
-    seen, cursor = [], None
-    while True:
-        args = ["run-events", "get", "run-1", "--json", "--limit", "3", "--type", "STEP_START"]
-        doc = json.loads(run_cli(*args, *(["--cursor", cursor] if cursor else [])).stdout)
-        seen += doc["events"]
-        cursor = doc["cursor"]
-        if not doc["has_more"]:
-            break
-    assert seen == whole["events"]
+    docs = chunks("run-events", "get", "run-1", "--limit", "3", "--type", "STEP_START")
+    assert [e for doc in docs for e in doc["events"]] == whole["events"]
 
 
 @responses.activate
