@@ -50,6 +50,7 @@ _EXPORTS = {
     "plot_step_durations": "plotting",
     "plot_step_comparison": "plotting",
     "plot_asset_metadata": "plotting",
+    "plot_partition_status": "plotting",
     "events_frame": "frames",
     "concat_events": "frames",
     "frame_kind": "frames",
@@ -116,7 +117,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .frames import concat_events, events_frame, frame_kind  # noqa: F401
     from .history import History  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
-    from .plotting import plot_asset_metadata, plot_step_comparison, plot_step_durations, plot_timeline  # noqa: F401
+    from .plotting import (  # noqa: F401
+        plot_asset_metadata,
+        plot_partition_status,
+        plot_step_comparison,
+        plot_step_durations,
+        plot_timeline,
+    )
     from .steps import step_durations  # noqa: F401
     from .summary import run_summary  # noqa: F401
     from .transport import MockTransport  # noqa: F401

@@ -17,12 +17,12 @@ colours and figure helpers.
 
 from __future__ import annotations
 
-from ._assets import plot_asset_metadata
+from ._assets import partition_status_table, plot_asset_metadata, plot_partition_status
 from ._common import COLORS
 from ._comparison import plot_step_comparison
 from ._durations import plot_step_durations
 from ._layout import TimelineLayout, timeline_layout
 from ._timeline import plot_timeline
 
-__all__ = ["COLORS", "TimelineLayout", "plot_asset_metadata", "plot_step_comparison", "plot_step_durations", "plot_timeline",
+__all__ = ["COLORS", "TimelineLayout", "partition_status_table", "plot_asset_metadata", "plot_partition_status", "plot_step_comparison", "plot_step_durations", "plot_timeline",
            "timeline_layout"]

@@ -162,3 +162,106 @@ def _mark_failures(ax: Any, data: pd.DataFrame, xs: Any) -> None:
     # success would fall outside. Widen them by hand.
     ax.dataLim.update_from_data_x(np.asarray(ax.convert_xunits(where), dtype=float), ignore=False)
     ax.autoscale_view(scaley=False)
+
+
+# ----------------------------------------------------------------- status grid
+
+#: The cell values of :func:`partition_status_table`, and their colours.
+GRID_STATES = {"": "#FFFFFF", "MATERIALIZED": COLORS["SUCCESS"], "FAILED": COLORS["FAILURE"],
+               "MISSING": "#E6E6E6"}
+#: At most this many runs are rows of the grid (the newest).
+MAX_GRID_RUNS = 40
+
+
+def partition_status_table(frame: pd.DataFrame, partitions: Any = None) -> pd.DataFrame:
+    """Which run materialized (or failed) which partition: plain data behind the status grid.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        From :meth:`runlens.Client.asset_events` (materializations) of one asset.
+    partitions : list of str, optional
+        Every partition key of the asset, so those never materialized show as
+        ``MISSING``; defaults to the partitions seen in ``frame``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the partitions in order. Rows: one per run (oldest first, labelled
+        ``"<start UTC> <run id[:8]>"``) with ``MATERIALIZED``, ``FAILED`` or ``""`` (not
+        in that run; a partition's last event in the run decides), then ``latest``: each
+        partition's last status, ``MISSING`` if it has none.
+    """
+    _metadata_free_check(frame)
+    data = frame[frame["partition"].notna() & frame["status"].isin(["MATERIALIZED", "FAILED"])]
+    data = data.sort_values("timestamp", kind="stable")
+    seen = _partition_keys(data["partition"])
+    keys = seen if partitions is None else list(dict.fromkeys([*map(str, partitions), *seen]))
+    runs = data.groupby(data["run_id"].astype(str), sort=False)["timestamp"].min().sort_values(kind="stable")
+    rows = {}
+    for run_id, start in runs.items():
+        part = data[data["run_id"].astype(str) == run_id]
+        last = part.groupby(part["partition"].astype(str), sort=False)["status"].last().astype(str)
+        label = f"{start.tz_convert('UTC'):%Y-%m-%d %H:%M} {run_id[:8]}"
+        rows[label] = [last.get(k, "") for k in keys]
+    latest = data.groupby(data["partition"].astype(str), sort=False)["status"].last().astype(str)
+    rows["latest"] = [latest.get(k, "MISSING") for k in keys]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=keys)
+
+
+def _metadata_free_check(frame: Any) -> None:
+    if not isinstance(frame, pd.DataFrame) or not (_NEEDED | {"run_id"}) <= set(frame.columns):
+        raise InvalidArgument("expects an asset events frame (Client.asset_events), with columns "
+                              f"{', '.join(sorted(_NEEDED | {'run_id'}))}")
+    if frame["asset_key"].nunique() > 1:
+        raise InvalidArgument("a status grid is of one asset; select one: frame[frame['asset_key'] == key]")
+
+
+def plot_partition_status(frame: pd.DataFrame, *, partitions: Any = None, ax: Any = None,
+                          title: str | None = None):
+    """A partition × run grid: which run materialized or failed which partition, and the latest state.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        From :meth:`runlens.Client.asset_events` of one partitioned asset.
+    partitions : list of str, optional
+        Every partition key, so the ones never materialized show as missing (grey).
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The grid is an image with ``gid="status_grid"``; the newest 40 runs are rows, the
+        bottom row is each partition's latest state. See :func:`partition_status_table`.
+    """
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    table = partition_status_table(frame, partitions)
+    if len(table) > MAX_GRID_RUNS + 1:
+        table = table.iloc[-(MAX_GRID_RUNS + 1):]
+    if ax is None:
+        ax = new_axes(len(table), width=min(4.0 + 0.35 * len(table.columns), 16.0), row=0.32)
+    asset = ", ".join(sorted(frame["asset_key"].dropna().astype(str).unique())) or "no asset"
+    ax.set_title(title or f"partitions of {asset} by run", loc="left", fontsize=11)
+    if table.columns.empty:
+        say_empty(ax, "no partitioned materializations")
+        return ax
+    states = list(GRID_STATES)
+    codes = np.vectorize(states.index)(table.to_numpy(dtype=object))
+    ax.imshow(codes, cmap=ListedColormap(list(GRID_STATES.values())), vmin=0, vmax=len(states) - 1, aspect="auto",
+              interpolation="nearest", gid="status_grid")
+    ax.set_xticks(range(len(table.columns)), table.columns, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(table)), table.index, fontsize=8)
+    ax.axhline(len(table) - 1.5, color=COLORS["text"], linewidth=1.0)  # above the "latest" row
+    ax.set_xticks(np.arange(-0.5, len(table.columns)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(table)), minor=True)
+    ax.grid(which="minor", color="white", linewidth=1.0)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("partition")
+    handles = [Patch(facecolor=GRID_STATES[s], edgecolor="#BBBBBB", label=s.lower()) for s in states[1:]]
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax

@@ -99,3 +99,38 @@ def test_a_text_column_is_refused_with_the_note():
 def test_partitions_needed_for_x_partition():
     with pytest.raises(runlens.InvalidArgument, match="no partition"):
         runlens.plot_asset_metadata(frame_of([asset_event(0, metadata=[int_entry("n", 1)])]), "n", x="partition")
+
+
+# ------------------------------------------------------------------ status grid
+
+
+def runs_frame() -> pd.DataFrame:
+    records = [asset_event(i, partition=DAYS[i % 3], metadata=[int_entry("n", i)], run_id=f"run-{i // 3}")
+               for i in range(5)]
+    records.append(asset_event(5, typename="FailedToMaterializeEvent", partition=DAYS[2], run_id="run-9"))
+    return frame_of(records)
+
+
+def test_status_table_a_row_per_run_and_the_latest_state():
+    from runlens.plotting import partition_status_table
+
+    table = partition_status_table(runs_frame(), partitions=[*DAYS, "2026-11-04"])
+    assert list(table.columns) == [*DAYS, "2026-11-04"]
+    assert [label.split()[-1] for label in table.index] == ["run-0", "run-1", "run-9", "latest"]
+    assert table.iloc[0].tolist() == ["MATERIALIZED"] * 3 + [""]
+    assert table.iloc[1].tolist() == ["MATERIALIZED", "MATERIALIZED", "", ""]
+    assert table.iloc[2].tolist() == ["", "", "FAILED", ""]
+    assert table.loc["latest"].tolist() == ["MATERIALIZED", "MATERIALIZED", "FAILED", "MISSING"]
+
+
+def test_status_grid_draws_the_table():
+    ax = runlens.plot_partition_status(runs_frame())
+    (image,) = [i for i in ax.images if i.get_gid() == "status_grid"]
+    assert image.get_array().shape == (4, 3)
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "latest"
+
+
+def test_status_grid_of_several_assets_is_refused():
+    both = pd.concat([runs_frame(), frame_of([asset_event(0, asset="b", partition="x")], "b")])
+    with pytest.raises(runlens.InvalidArgument, match="one asset"):
+        runlens.plot_partition_status(both)
