@@ -223,15 +223,34 @@ def fetch_asset_events(
     low = None if start is None else int(math.ceil(start.timestamp() * 1000))
     high = None if end is None else int(math.ceil(end.timestamp() * 1000))
     kept: list[dict] = []
-    has_more = False
     end_cursor = cursor  # the position after the last record kept
-    partitioned = None
 
     def size_for() -> int:
         # One record past the limit tells whether more exist.
         return page_size if limit is None else max(1, min(page_size, limit - len(kept) + 1))
 
     pages = _event_pages(transport, url, key_text, variables, cursor, size_for)
+    try:
+        kept, end_cursor, has_more, partitioned = _collect(pages, kept, end_cursor, low, high, limit,
+                                                          transport, url, key_text, variables)
+    except RunlensError as exc:
+        # What arrived before the failure: ``err.cursor`` goes on from its oldest event.
+        exc.partial = asset_events_frame(kept, key_text)
+        raise
+    frame = asset_events_frame(kept, key_text)
+    frame.attrs.update(asset_key=key_text, kind=kind, endpoint=url, fetched_at=now_iso(), cursor=end_cursor,
+                       has_more=has_more, complete=not has_more,
+                       partitioned=partitioned if isinstance(partitioned, bool) else None)
+    return frame
+
+
+def _collect(pages: Iterator, kept: list[dict], end_cursor: str | None, low: int | None, high: int | None,
+             limit: int | None, transport: Any, url: str, key_text: str,
+             variables: dict) -> tuple[list[dict], str | None, bool, bool | None]:
+    """Records of ``pages`` within ``[low, high)`` ms, at most ``limit`` (appended to ``kept`` as they come):
+    (kept, the cursor after the last kept, more exist, partitioned)."""
+    has_more = False
+    partitioned = None
     for results, page_start, page_end, page_partitioned in pages:
         partitioned = page_partitioned
         last_kept = None
@@ -255,11 +274,7 @@ def fetch_asset_events(
             break
         if results:
             end_cursor = page_end
-    frame = asset_events_frame(kept, key_text)
-    frame.attrs.update(asset_key=key_text, kind=kind, endpoint=url, fetched_at=now_iso(), cursor=end_cursor,
-                       has_more=has_more, complete=not has_more,
-                       partitioned=partitioned if isinstance(partitioned, bool) else None)
-    return frame
+    return kept, end_cursor, has_more, partitioned
 
 
 def _event_pages(transport: Any, url: str, key_text: str, variables: dict, cursor: str | None,

@@ -785,6 +785,11 @@ class Client:
         ------
         AssetNotFound
             The server knows no asset with this key (no definition, no recorded event).
+        RunlensError
+            A fetch that failed midway, after the transport's retries, carries what
+            arrived (``err.partial``, a frame) and where to go on from
+            (``err.cursor``): ``asset_events(key, cursor=err.cursor)`` returns the older
+            rest.
         """
         from .assets import fetch_asset_events
 

@@ -219,9 +219,11 @@ def test_a_failure_midway_says_how_far_it_got_and_resuming_completes(monkeypatch
     err = info.value
     assert err.events_fetched == 20 and err.cursor
     assert f"cursor={err.cursor!r}" in str(err) and "asset_events('daily'" in str(err)
+    assert err.partial["meta.row_count"].tolist() == [100 + i for i in range(5, 25)]
     fake.fail_after = None
     rest = client_of(fake).asset_events("daily", cursor=err.cursor)
     assert rest["meta.row_count"].tolist() == [100 + i for i in range(5)]
+    assert pd.concat([rest, err.partial])["meta.row_count"].tolist() == [100 + i for i in range(25)]
 
 
 @pytest.mark.parametrize("kwargs, match", [
