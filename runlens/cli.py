@@ -1,4 +1,4 @@
-"""The ``runlens`` command: the seed's ``run get`` and ``run-events get``, plus ``sync`` and ``demo``.
+"""The ``runlens`` command: the seed's ``run get`` and ``run-events get``, plus ``run list``, ``asset``, ``sync`` and ``demo``.
 
 Only click is imported at module level: ``runlens --help`` must answer without loading
 pandas. Every command calls the library; library errors become one line on stderr and
