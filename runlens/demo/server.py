@@ -995,17 +995,21 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
             over :data:`DAILY_PARTITIONS`, one run, a materialization per partition with
             ``row_count``/``duration_s``/``source`` metadata.
         ``daily_orders_rerun``
-            The same over :data:`DAILY_RERUN_PARTITIONS`, launched once the first has
-            ended (batch 1: other row counts), so those partitions have two
-            materializations each. Both start after the slow step has, and overlap
-            etl's last steps.
+            The same over :data:`DAILY_RERUN_PARTITIONS`, launched as soon as the first
+            has ended (batch 1: other row counts), so those partitions have two
+            materializations each.
     """
     started = time.monotonic()
     demo.start()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-demo-seed") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="runlens-demo-seed") as pool:
         # A subprocess importing dagster for seconds: made while the others run.
         not_started = pool.submit(demo.create_run, "etl_job", {DEMO_TAG: "never-launched"})
         etl = demo.launch("etl_job")
+        daily = demo.launch("daily_orders_job", tags=_partition_range_tags(*DAILY_PARTITIONS))
+        # The rerun's materializations must come after the first run's: launched as soon as it ends.
+        rerun = pool.submit(_launch_after, demo, daily, "daily_orders_job",
+                            {"ops": {"daily_orders": {"config": {"batch": 1}}}},
+                            _partition_range_tags(*DAILY_RERUN_PARTITIONS))
         failing = demo.launch("failing_job")
         queued = demo.launch("etl_job", held=True)
         canceled_queued = demo.launch("failing_job", held=True)
@@ -1015,12 +1019,7 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         canceled_running = demo.launch("slow_job", long_first_step, {DEMO_TAG: "canceled-while-running"})
         demo.wait_for_event(canceled_running, "STEP_START")
         demo.terminate(canceled_running)
-        # Launched once the slow step runs, so they never slow down its start (waited for
-        # with a timeout): they overlap etl's last steps instead.
-        daily = demo.launch("daily_orders_job", tags=_partition_range_tags(*DAILY_PARTITIONS))
-        demo.wait(daily)  # the rerun's materializations must come after the first run's
-        rerun = demo.launch("daily_orders_job", {"ops": {"daily_orders": {"config": {"batch": 1}}}},
-                            _partition_range_tags(*DAILY_RERUN_PARTITIONS))
+        rerun = rerun.result()
         for run_id in (etl, failing, canceled_queued, canceled_running, daily, rerun):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,
@@ -1028,6 +1027,12 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
                 "daily_orders_rerun": rerun}
     demo._log(f"seeded {len(runs)} runs in {time.monotonic() - started:.1f} s")
     return runs
+
+
+def _launch_after(demo: DemoDagster, first: str, job_name: str, run_config: dict, tags: dict[str, str]) -> str:
+    """Wait for run ``first`` to end, then launch ``job_name``; its run id."""
+    demo.wait(first)
+    return demo.launch(job_name, run_config, tags)
 
 
 def connect(*, log: Callable[[str], None] | None = print, **client_options: Any):
