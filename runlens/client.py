@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from . import queries
 from .config import Settings, resolve
 from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
 from .models import EventPage, Run, check_cursor
+from .timespec import parse_time
 from .transport import Transport, raise_python_error
 from .vocabulary import TERMINAL_STATUSES, RunStatus
 
@@ -196,6 +197,7 @@ class Client:
         created_after: datetime | str | float | None = None,
         created_before: datetime | str | float | None = None,
         limit: int | None = None,
+        cursor: str | None = None,
     ) -> pd.DataFrame:
         """List runs, newest first.
 
@@ -207,10 +209,15 @@ class Client:
             Only runs in any of these statuses (ORed), e.g. ``["FAILURE", "CANCELED"]``.
         tags : dict, optional
             Only runs carrying all these tags.
-        created_after, created_before : datetime, ISO string or epoch seconds, optional
-            Strict bounds on the creation time; naive datetimes are taken as UTC.
+        created_after, created_before : optional
+            Strict bounds on the creation time, in the forms of :mod:`runlens.timespec`: a
+            duration back from now (``7d``), an ISO date or datetime, a ``datetime``, epoch
+            seconds; naive times are UTC.
         limit : int, optional
             At most this many runs; all matching runs when omitted.
+        cursor : str, optional
+            A run id: list the runs after it in this order (older ones), e.g. the last
+            ``run_id`` of a previous call, to page through runs.
 
         Returns
         -------
@@ -231,25 +238,27 @@ class Client:
                 raise InvalidArgument(f"tags must be a dict of tag names to values, not {tags!r}")
             run_filter["tags"] = [{"key": str(k), "value": str(v)} for k, v in tags.items()]
         if created_after is not None:
-            run_filter["createdAfter"] = _epoch_seconds(created_after)
+            run_filter["createdAfter"] = _epoch_seconds(created_after, "created_after")
         if created_before is not None:
-            run_filter["createdBefore"] = _epoch_seconds(created_before)
+            run_filter["createdBefore"] = _epoch_seconds(created_before, "created_before")
         if limit is not None:
             limit = _check_count("limit", limit)
 
         records: list[dict] = []
         count = None
-        for page, page_count in self._run_record_pages(run_filter, limit):
+        if cursor is not None:
+            cursor = _check_run_id(cursor)
+        for page, page_count in self._run_record_pages(run_filter, limit, cursor=cursor):
             records.extend(page)
             count = page_count
         frame = runs_frame(records)
         frame.attrs.update(endpoint=self.url, count=count, fetched_at=now_iso())
         return frame
 
-    def _run_record_pages(self, run_filter: dict[str, Any], limit: int | None = None) -> Iterator[tuple[list, Any]]:
+    def _run_record_pages(self, run_filter: dict[str, Any], limit: int | None = None, *,
+                          cursor: str | None = None) -> Iterator[tuple[list, Any]]:
         """Raw ``runsOrError`` records matching ``run_filter`` (a ``RunsFilter``), newest first, a page at a
-        time with the server's ``count``; at most ``limit`` records."""
-        cursor = None
+        time with the server's ``count``; at most ``limit`` records, after the run id ``cursor`` if given."""
         got = 0
         while limit is None or got < limit:
             page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - got)
@@ -792,6 +801,83 @@ class Client:
         from .logs import lines_frame
 
         return lines_frame(self.logs(run_id, step, stream=stream, max_bytes=max_bytes), strip_ansi=strip_ansi)
+    # -- assets -----------------------------------------------------------------------
+
+    def assets(self, prefix: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The asset keys the deployment knows: defined in code, or with recorded events.
+
+        Parameters
+        ----------
+        prefix : str or list of str, optional
+            Only keys starting with these parts (``"warehouse"`` or ``["warehouse"]``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per key, sorted: ``key`` (``a/b``), ``group``, ``partitioned`` (NA
+            for an asset known only from its history), ``defined``,
+            ``last_materialization`` (UTC, NaT if never).
+        """
+        from .assets import fetch_assets
+
+        return fetch_assets(self.transport, self.url, prefix)
+
+    def asset_events(
+        self,
+        key: str | Sequence[str],
+        *,
+        kind: str = "materialization",
+        partitions: str | Sequence[str] | None = None,
+        since: Any = None,
+        before: Any = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> pd.DataFrame:
+        """An asset's materializations (failed ones too) or observations, one row per event.
+
+        Parameters
+        ----------
+        key : str or list of str
+            The asset key, ``"a/b"`` or ``["a", "b"]``.
+        kind : {"materialization", "observation", "all"}
+            ``"materialization"``: materializations and failed materializations.
+        partitions : str or list of str, optional
+            Only events of these partitions.
+        since, before : optional
+            Only events at or after ``since`` and before ``before``: a duration back from
+            now (``7d``), an ISO date or datetime, a ``datetime`` (:mod:`runlens.timespec`).
+        limit : int, optional
+            Only the newest ``limit`` events (still in time order in the frame).
+        cursor : str, optional
+            Continue further back from here: ``attrs["cursor"]`` of a frame a limit cut,
+            or ``err.cursor`` of an interrupted fetch.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Oldest first: ``timestamp`` (UTC), ``asset_key``, ``partition``, ``status``
+            (``MATERIALIZED``, ``FAILED``, ``OBSERVED``), ``run_id``, ``step_key``,
+            ``event_type``, ``description``, ``failure_reason``, then a ``meta.<label>``
+            column per metadata label, typed (``Int64``, ``Float64``, ``string``, objects
+            for JSON; see :func:`runlens.assets.flatten_metadata`). ``attrs`` holds
+            ``asset_key``, ``cursor`` (after the oldest row), ``has_more``, ``complete``,
+            ``partitioned``, ``metadata_types`` and ``metadata_notes`` (why a column of
+            mixed types became text).
+
+        Raises
+        ------
+        AssetNotFound
+            The server knows no asset with this key (no definition, no recorded event).
+        RunlensError
+            A fetch that failed midway, after the transport's retries, carries what
+            arrived (``err.partial``, a frame) and where to go on from
+            (``err.cursor``): ``asset_events(key, cursor=err.cursor)`` returns the older
+            rest.
+        """
+        from .assets import fetch_asset_events
+
+        return fetch_asset_events(self.transport, self.url, key, kind=kind, partitions=partitions, since=since,
+                                  before=before, limit=limit, cursor=cursor)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -837,21 +923,9 @@ def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
     return names
 
 
-def _epoch_seconds(value: datetime | str | float | int) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidArgument(f"not an ISO 8601 time: {value!r}") from None
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    if not isinstance(value, datetime):
-        raise InvalidArgument(f"a time must be a datetime, an ISO 8601 string or epoch seconds, not {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+def _epoch_seconds(value: datetime | str | float | int, what: str) -> float:
+    """A time bound as epoch seconds, through the one parser of times (:mod:`runlens.timespec`)."""
+    return parse_time(value, what=what).timestamp()
 
 
 def _check_count(name: str, value: Any, *, high: int | None = None) -> int:

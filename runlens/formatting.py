@@ -101,10 +101,14 @@ def runs_to_records(runs: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def format_runs_json(runs: pd.DataFrame) -> str:
-    """``{"runs": [...], "count": N}`` for ``run list --json``."""
+def format_runs_json(runs: pd.DataFrame, *, has_more: bool | None = None) -> str:
+    """``{"runs": [...], "count": N}`` for ``run list --json``; with ``has_more``, also
+    ``"has_more"`` and ``"cursor"`` (the last run's id, for ``--cursor``)."""
     records = runs_to_records(runs)
-    return json.dumps({"runs": records, "count": len(records)}, indent=2, ensure_ascii=False)
+    doc: dict[str, Any] = {"runs": records, "count": len(records)}
+    if has_more is not None:
+        doc.update(has_more=has_more, cursor=records[-1]["id"] if records else None)
+    return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
 def format_runs_table(runs: pd.DataFrame, *, width: int | None = None) -> str:
@@ -329,13 +333,111 @@ def events_to_records(events: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def format_events_json(events: pd.DataFrame, run_id: str, *, has_more: bool = False) -> str:
-    """The seed's JSON document for a list of events, plus ``has_more``.
+def format_events_json(events: pd.DataFrame, run_id: str, *, has_more: bool = False,
+                       cursor: str | None = None) -> str:
+    """The seed's JSON document for a list of events, plus ``has_more`` and ``cursor``.
 
-    ``has_more`` is true when the limit cut the result: more events match.
+    ``has_more`` is true when the limit cut the result: more events match. ``cursor`` is
+    the position after the last event returned (``--cursor`` resumes from it).
     """
     return json.dumps(
-        {"run_id": run_id, "events": events_to_records(events), "count": len(events), "has_more": has_more},
+        {"run_id": run_id, "events": events_to_records(events), "count": len(events), "has_more": has_more,
+         "cursor": cursor},
         indent=2,
         ensure_ascii=False,
     )
+
+
+# ---------------------------------------------------------------------------- assets
+
+
+def _json_value(value: Any) -> Any:
+    """A frame cell as JSON: NA -> null, times ISO UTC, numpy scalars plain, inf/nan as text."""
+    import math
+
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (list, dict)):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return iso_utc(value, missing=None)
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def assets_to_records(assets: pd.DataFrame) -> list[dict[str, Any]]:
+    """An assets frame (:meth:`runlens.Client.assets`) as ``asset list``'s JSON records."""
+    return [{name: _json_value(row[name]) for name in ("key", "group", "partitioned", "defined",
+                                                       "last_materialization")}
+            for _, row in assets.iterrows()]
+
+
+def format_assets_json(assets: pd.DataFrame) -> str:
+    """``{"assets": [{key, group, partitioned, defined, last_materialization}], "count": N}``."""
+    records = assets_to_records(assets)
+    return json.dumps({"assets": records, "count": len(records)}, indent=2, ensure_ascii=False)
+
+
+def format_assets_table(assets: pd.DataFrame, *, width: int | None = None) -> str:
+    """One line per asset: KEY GROUP PARTITIONED LAST_MATERIALIZATION (keys are never cut)."""
+    records = assets_to_records(assets)
+    if not records:
+        return "No assets found"
+    rows = [(r["key"], r["group"] or MISSING, {True: "yes", False: "no"}.get(r["partitioned"], MISSING),
+             r["last_materialization"] or "never") for r in records]
+    header = ("KEY", "GROUP", "PARTITIONED", "LAST_MATERIALIZATION")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = [_aligned(line, widths) for line in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _metadata_columns(events: pd.DataFrame) -> list[str]:
+    return [c for c in events.columns if c.startswith("meta.")]
+
+
+def asset_events_to_records(events: pd.DataFrame) -> list[dict[str, Any]]:
+    """An asset events frame as ``asset events``' JSON records; metadata under ``metadata``."""
+    meta = _metadata_columns(events)
+    records = []
+    for _, row in events.iterrows():
+        record = {name: _json_value(row[name]) for name in ("timestamp", "partition", "status", "run_id",
+                                                            "step_key", "event_type")}
+        record["status"] = None if record["status"] is None else str(record["status"])
+        record["metadata"] = {c[5:]: _json_value(row[c]) for c in meta if _json_value(row[c]) is not None}
+        records.append(record)
+    return records
+
+
+def format_asset_events_json(events: pd.DataFrame) -> str:
+    """``{"asset_key", "events": [...], "count", "has_more", "cursor", "metadata_notes"}``."""
+    records = asset_events_to_records(events)
+    return json.dumps({"asset_key": events.attrs.get("asset_key"), "events": records, "count": len(records),
+                       "has_more": bool(events.attrs.get("has_more", False)), "cursor": events.attrs.get("cursor"),
+                       "metadata_notes": events.attrs.get("metadata_notes") or {}}, indent=2, ensure_ascii=False)
+
+
+def format_asset_events_table(events: pd.DataFrame, *, width: int | None = None) -> str:
+    """TIMESTAMP PARTITION STATUS RUN_ID METADATA (``label=value`` pairs, cut to ``width``)."""
+    records = asset_events_to_records(events)
+    if not records:
+        return f"No events found for asset {events.attrs.get('asset_key', '')}".rstrip()
+    rows = []
+    for r in records:
+        metadata = " ".join(f"{k}={_one_line(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))}"
+                            for k, v in r["metadata"].items())
+        rows.append((r["timestamp"] or MISSING, r["partition"] or MISSING, r["status"] or MISSING,
+                     r["run_id"] or MISSING, metadata))
+    header = ("TIMESTAMP", "PARTITION", "STATUS", "RUN_ID", "METADATA")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header[:4])]
+    fixed = sum(widths) + len(widths)
+    lines = [_aligned(header, [*widths, 0])]
+    for row in rows:
+        metadata = row[4] if width is None else _cut(row[4], max(MIN_MESSAGE_WIDTH, width - fixed))
+        lines.append(_aligned((*row[:4], metadata), [*widths, 0]))
+    lines.append(f"Total events: {len(records)}")
+    return "\n".join(lines)

@@ -33,6 +33,11 @@ printing_job
     (:mod:`runlens.demo.printed`), ``flood`` writes a few MB to stderr (op config ``mb``).
     ``extract_orders`` (etl_job) and ``parse_invoices`` (failing_job, before it raises)
     print the same blocks on the multiprocess executor, a file per step.
+daily_orders_job
+    The daily-partitioned asset ``daily_orders`` (group ``demo_daily``), one run over a
+    range of partitions (the ``dagster/asset_partition_range_*`` tags): each partition's materialization
+    carries ``row_count`` (int), ``duration_s`` (float) and ``source`` (url) metadata,
+    deterministic from the partition date and the run config's ``batch``.
 log_storm_job
     One step logging ``n`` lines (op config, default 1000) to build very large
     event logs. The op does nothing else; Dagster's sqlite event log still costs
@@ -47,14 +52,18 @@ import sys
 import time
 
 from dagster import (
+    AssetExecutionContext,
     AssetMaterialization,
     Config,
+    DailyPartitionsDefinition,
     Definitions,
     DynamicOut,
     DynamicOutput,
     MetadataValue,
     OpExecutionContext,
     RetryPolicy,
+    asset,
+    define_asset_job,
     in_process_executor,
     job,
     multiprocess_executor,
@@ -320,7 +329,42 @@ def log_storm_job():
     storm()
 
 
+# ------------------------------------------------------------------ daily_orders
+
+#: A fixed window, so the demo's partitions are the same whenever it runs.
+DAILY = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-15")
+
+
+class DailyOrdersConfig(Config):
+    """Which load this is: a later batch re-materializes partitions with other numbers."""
+
+    batch: int = 0
+
+
+def daily_row_count(partition: str, batch: int) -> int:
+    """The rows the demo loads for a partition (a weekly pattern plus a drift per batch)."""
+    day = int(partition[-2:])
+    return 1000 + 90 * (day % 7) + 25 * day + 40 * batch
+
+
+@asset(partitions_def=DAILY, group_name="demo_daily")
+def daily_orders(context: AssetExecutionContext, config: DailyOrdersConfig) -> None:
+    """Load a day of orders: one materialization per partition of the run's range."""
+    for key in context.partition_keys:
+        rows = daily_row_count(key, config.batch)
+        context.add_asset_metadata(
+            {"row_count": MetadataValue.int(rows), "duration_s": MetadataValue.float(round(rows / 4000, 3)),
+             "source": MetadataValue.url(f"https://example.com/orders/{key}")},
+            partition_key=key,
+        )
+    context.log.info(f"loaded {len(context.partition_keys)} partitions (batch {config.batch})")
+
+
+daily_orders_job = define_asset_job("daily_orders_job", selection=[daily_orders], partitions_def=DAILY)
+
+
 defs = Definitions(
-    jobs=[etl_job, failing_job, slow_job, printing_job, log_storm_job],
+    assets=[daily_orders],
+    jobs=[etl_job, failing_job, slow_job, printing_job, log_storm_job, daily_orders_job],
     executor=multiprocess_executor.configured({"start_method": {"forkserver": {}}}),
 )

@@ -55,7 +55,8 @@ class FakeDeployment:
                         and (flt.get("statuses") is None or r["status"] in flt["statuses"])
                         and (flt.get("createdAfter") is None or r["creationTime"] > flt["createdAfter"])
                         and (flt.get("createdBefore") is None or r["creationTime"] < flt["createdBefore"])
-                        and (flt.get("updatedAfter") is None or r["updateTime"] > flt["updatedAfter"]))
+                        and (flt.get("updatedAfter") is None or r["updateTime"] > flt["updatedAfter"])
+                        and all(t in r["tags"] for t in flt.get("tags") or []))
 
             runs = [r for r in runs if keep(r)]
             if variables.get("cursor"):
