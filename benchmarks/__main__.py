@@ -4,7 +4,9 @@ Usage::
 
     python -m benchmarks                 # everything (the first run builds .bench-cache/)
     python -m benchmarks --quick         # small sizes, one repetition: a smoke run
-    python -m benchmarks --only 3,4,7    # the synthetic ones only (no Dagster needed)
+    python -m benchmarks --only 3,4,7,8,9   # the synthetic ones only (no Dagster needed)
+    python -m benchmarks --only 14       # the light sync against the full one (a live Dagster)
+    python -m benchmarks --only 15       # runlens.dask against pandas over the 10M-event store
     python -m benchmarks --reps 7 --out bench-results/mine.json
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from .harness import Options, elapsed, log, table, write_json
 
-ALL = ("1", "2", "3", "4", "5", "6", "7", "12")
+ALL = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "bench-results" / "latest.json"
 
 
@@ -41,11 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench_synthetic
 
         results += bench_synthetic.run(options, only)
-    if "12" in only:
+    if only & {"8", "9"}:
+        from . import bench_history
+
+        results += bench_history.bench_store(options, only)
+    if "15" in only:
         from . import bench_dask
 
         results += bench_dask.run(options)
-    if only & {"1", "2", "5", "6"}:
+    if only & {"1", "2", "5", "6", "10", "11", "12", "13", "14"}:
         from . import bench_live
         from .dagster_cache import cached_runs
 
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "setup_seconds_this_run": round(time.monotonic() - before, 1)}
         results += bench_live.run(options, runs, only)
 
-    results.sort(key=lambda r: (len(r.id), r.id))  # 2 before 12
+    results.sort(key=lambda r: (int("".join(c for c in r.id if c.isdigit())), r.id))
     total = elapsed()
     write_json(args.out, results, options, started_at, total, extra)
     print()

@@ -1,4 +1,4 @@
-"""#12: a step's p50/p90 per job and week over the synthetic 10M-event History store:
+"""#15: a step's p50/p90 per job and week over the synthetic 10M-event History store:
 pandas in one process vs ``runlens.dask`` on a LocalCluster of 2 worker processes.
 
 Both recompute the steps from the stored events (what a store too big for one machine
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .harness import Options, Result, log
 
-ID = "12"
+ID = "15"
 QUICK = {"runs": 400, "events": 200_000}
 ROWS_PER_PARTITION = 500_000
 WORKERS = 2

@@ -1,5 +1,5 @@
 """The benchmarks against the live local Dagster: #1, #2 (one 50,000+-event run), #5 (20
-runs through a latency proxy) and #6 (start-up)."""
+runs through a latency proxy), #6 (start-up) and #10-#13 (History, in bench_history) and #14 (the light sync, in bench_light_sync)."""
 
 from __future__ import annotations
 
@@ -346,6 +346,14 @@ def run(options: Options, runs: CachedRuns, only: set[str]) -> list[Result]:
             results += bench_many(options, demo.base_url, runs.small)
         if "6" in only:
             results.append(bench_startup(options, demo.url, runs.big))
+        if only & {"10", "11", "12", "13"}:
+            from .bench_history import bench_live as bench_history_live
+
+            results += bench_history_live(options, demo.url, runs.big, runs.small, only)
+        if "14" in only:
+            from .bench_light_sync import bench_light_sync
+
+            results.append(bench_light_sync(options, demo.url, runs.small))
     finally:
         demo.stop()
     return results

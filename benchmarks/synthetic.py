@@ -46,14 +46,17 @@ def _cursor(storage_id: int) -> str:
     return base64.b64encode(json.dumps({"type": "STORAGE_ID", "value": storage_id}).encode()).decode()
 
 
-def _step_keys(n_steps: int) -> list[str]:
+def _step_keys(n_steps: int, *, indexed: bool = True) -> list[str]:
+    """Step keys of a job: extracts, a dynamic fan-out (``process_region[emea_1]``, or without the
+    index ``process_region[emea]``), transforms and loads."""
     keys = []
     for i in range(n_steps):
         kind = i % 4
         if kind == 0:
             keys.append(f"extract_{i}")
         elif kind == 1:
-            keys.append(f"process_region[{_REGIONS[i % len(_REGIONS)]}_{i}]")
+            region = _REGIONS[i % len(_REGIONS)]
+            keys.append(f"process_region[{region}_{i}]" if indexed else f"process_region[{region}]")
         elif kind == 2:
             keys.append(f"transform_{i}")
         else:

@@ -18,9 +18,9 @@ few thousand events; runs spread over :data:`MONTHS` months, one step in each jo
 getting slower over time (what ``duration_trend`` finds).
 
 :func:`cached_store` keeps the built store under ``.bench-cache/`` keyed by the
-parameters and the source of this module and of the History writer, so a bench run
-builds it once (about a minute and a half for 20,000 runs / 10,000,000 events on a busy
-2-core machine) and reuses it after.
+parameters, :data:`GENERATOR_VERSION` and the store's format (versions, schemas, file
+and row-group sizes), so a bench run builds it once (205 s for 20,000 runs / 10,000,000
+events on a busy 2-core machine) and reuses it after.
 
 Usage::
 
@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .harness import log
-from .synthetic import _STEP_HEAD, _STEP_TAIL, _WORDS
+from .synthetic import _STEP_HEAD, _STEP_TAIL, _WORDS, _step_keys
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE_ROOT = REPO / ".bench-cache"
@@ -54,7 +54,6 @@ MONTHS = 12
 ENDPOINT = "http://synthetic.invalid/graphql"
 #: 2025-11-01T00:00:00Z: the first run's creation (the last is about a year later, in the past).
 START_MS = 1_761_955_200_000
-_REGIONS = ("emea", "amer", "apac", "latam", "anz")
 _RUN_HEAD = [("RUN_STARTING", "RunStartingEvent", "INFO", ""),
              ("RUN_START", "RunStartEvent", "DEBUG", 'Started execution of run for "{job}".'),
              ("ENGINE_EVENT", "EngineEvent", "DEBUG",
@@ -71,18 +70,7 @@ def job_names(jobs: int = JOBS) -> list[str]:
 
 
 def _steps_of(job: int) -> list[str]:
-    keys = []
-    for i in range(8 + (job * 3) % 9):  # 8 to 16 steps a job
-        kind = i % 4
-        if kind == 0:
-            keys.append(f"extract_{i}")
-        elif kind == 1:
-            keys.append(f"process_region[{_REGIONS[i % len(_REGIONS)]}]")
-        elif kind == 2:
-            keys.append(f"transform_{i}")
-        else:
-            keys.append(f"load_table_{i}")
-    return keys
+    return _step_keys(8 + (job * 3) % 9, indexed=False)  # 8 to 16 steps a job
 
 
 class _Pool:
@@ -324,11 +312,21 @@ def build_store(path: str | Path, runs: int = RUNS, events: int = EVENTS, *, see
     return path
 
 
+#: Bump when the generator's output changes: it keys the cached store, with the store's format.
+GENERATOR_VERSION = 1
+
+
 def _key(runs: int, events: int, seed: int) -> str:
-    sources = b"".join((REPO / p).read_bytes() for p in (
-        "benchmarks/synthetic_store.py", "benchmarks/synthetic.py", "runlens/history/store.py",
-        "runlens/history/sync.py", "runlens/history/tables.py", "runlens/steps.py"))
-    digest = hashlib.sha256(sources + json.dumps([runs, events, seed]).encode()).hexdigest()[:12]
+    # What decides the store's bytes: this generator's version, and the stored format (its
+    # versions, schemas, and how the writer cuts files and row groups).
+    from runlens.history.store import FORMAT_VERSION
+    from runlens.history.sync import BATCH_RUNS, ROW_GROUP_ROWS
+    from runlens.history.tables import EVENTS_SCHEMA, RUNS_SCHEMA, STEPS_SCHEMA
+    from runlens.steps import STEPS_VERSION
+
+    layout = [runs, events, seed, GENERATOR_VERSION, FORMAT_VERSION, STEPS_VERSION, BATCH_RUNS, ROW_GROUP_ROWS,
+              str(EVENTS_SCHEMA), str(STEPS_SCHEMA), str(RUNS_SCHEMA)]
+    digest = hashlib.sha256(json.dumps(layout).encode()).hexdigest()[:12]
     return f"history-synthetic-{runs}-{events}-{digest}"
 
 

@@ -30,6 +30,9 @@ _EXPORTS = {
     "InvalidArgument": "errors",
     "InvalidFilter": "errors",
     "RunNotFound": "errors",
+    "LogsNotFound": "errors",
+    "LogText": "logs",
+    "AssetNotFound": "errors",
     "AuthError": "errors",
     "TransportError": "errors",
     "RateLimited": "errors",
@@ -48,6 +51,8 @@ _EXPORTS = {
     "plot_timeline": "plotting",
     "plot_step_durations": "plotting",
     "plot_step_comparison": "plotting",
+    "plot_asset_metadata": "plotting",
+    "plot_partition_status": "plotting",
     "events_frame": "frames",
     "concat_events": "frames",
     "frame_kind": "frames",
@@ -113,8 +118,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .filters import filter_events  # noqa: F401
     from .frames import concat_events, events_frame, frame_kind  # noqa: F401
     from .history import History  # noqa: F401
+    from .logs import LogText  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
-    from .plotting import plot_step_comparison, plot_step_durations, plot_timeline  # noqa: F401
+    from .plotting import (  # noqa: F401
+        plot_asset_metadata,
+        plot_partition_status,
+        plot_step_comparison,
+        plot_step_durations,
+        plot_timeline,
+    )
     from .steps import step_durations  # noqa: F401
     from .summary import run_summary  # noqa: F401
     from .transport import MockTransport  # noqa: F401

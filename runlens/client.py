@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from . import queries
 from .config import Settings, resolve
 from .errors import InvalidArgument, RunlensError, RunNotFound, ServerError
-from .models import EventPage, Run
+from .models import EventPage, Run, check_cursor
+from .timespec import parse_time
 from .transport import Transport, raise_python_error
 from .vocabulary import TERMINAL_STATUSES, RunStatus
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .history import History
+    from .logs import LogText
 
 # Dagster serves at most this many events a page (DAGSTER_UI_EVENT_LOAD_CHUNK_SIZE,
 # dagster PR #32028); asking for more is clamped silently.
@@ -195,6 +197,7 @@ class Client:
         created_after: datetime | str | float | None = None,
         created_before: datetime | str | float | None = None,
         limit: int | None = None,
+        cursor: str | None = None,
     ) -> pd.DataFrame:
         """List runs, newest first.
 
@@ -206,10 +209,15 @@ class Client:
             Only runs in any of these statuses (ORed), e.g. ``["FAILURE", "CANCELED"]``.
         tags : dict, optional
             Only runs carrying all these tags.
-        created_after, created_before : datetime, ISO string or epoch seconds, optional
-            Strict bounds on the creation time; naive datetimes are taken as UTC.
+        created_after, created_before : optional
+            Strict bounds on the creation time, in the forms of :mod:`runlens.timespec`: a
+            duration back from now (``7d``), an ISO date or datetime, a ``datetime``, epoch
+            seconds; naive times are UTC.
         limit : int, optional
             At most this many runs; all matching runs when omitted.
+        cursor : str, optional
+            A run id: list the runs after it in this order (older ones), e.g. the last
+            ``run_id`` of a previous call, to page through runs.
 
         Returns
         -------
@@ -230,41 +238,48 @@ class Client:
                 raise InvalidArgument(f"tags must be a dict of tag names to values, not {tags!r}")
             run_filter["tags"] = [{"key": str(k), "value": str(v)} for k, v in tags.items()]
         if created_after is not None:
-            run_filter["createdAfter"] = _epoch_seconds(created_after)
+            run_filter["createdAfter"] = _epoch_seconds(created_after, "created_after")
         if created_before is not None:
-            run_filter["createdBefore"] = _epoch_seconds(created_before)
+            run_filter["createdBefore"] = _epoch_seconds(created_before, "created_before")
         if limit is not None:
             limit = _check_count("limit", limit)
 
         records: list[dict] = []
         count = None
-        for page, page_count in self._run_record_pages(run_filter, limit):
+        if cursor is not None:
+            cursor = _check_run_id(cursor)
+        for page, page_count in self._run_record_pages(run_filter, limit, cursor=cursor):
             records.extend(page)
             count = page_count
         frame = runs_frame(records)
         frame.attrs.update(endpoint=self.url, count=count, fetched_at=now_iso())
         return frame
 
-    def _run_record_pages(self, run_filter: dict[str, Any], limit: int | None = None) -> Iterator[tuple[list, Any]]:
+    def _run_record_pages(self, run_filter: dict[str, Any], limit: int | None = None, *,
+                          cursor: str | None = None) -> Iterator[tuple[list, Any]]:
         """Raw ``runsOrError`` records matching ``run_filter`` (a ``RunsFilter``), newest first, a page at a
-        time with the server's ``count``; at most ``limit`` records."""
-        cursor = None
+        time with the server's ``count``; at most ``limit`` records, after the run id ``cursor`` if given."""
         got = 0
         while limit is None or got < limit:
             page_size = RUNS_PAGE_SIZE if limit is None else min(RUNS_PAGE_SIZE, limit - got)
             variables = {"filter": run_filter or None, "cursor": cursor, "limit": page_size}
-            result = self.transport.execute(queries.RUNS, variables).get("runsOrError")
-            if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
-                raise InvalidArgument(f"the server rejected the run filter: {result.get('message')}")
-            self._raise_for_result(result, None)
-            page = result.get("results") or []
-            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
-                raise ServerError(f"{self.url} answered a malformed run list (results is not a list of runs)")
+            page, count = self._runs_page(queries.RUNS, variables)
             got += len(page)
-            yield page, result.get("count")
+            yield page, count
             cursor = page[-1].get("id") if page else None
             if len(page) < page_size or not isinstance(cursor, str):
                 break
+
+    def _runs_page(self, query: str, variables: dict[str, Any]) -> tuple[list[dict], Any]:
+        """One ``runsOrError`` answer to ``query``: its run records, checked, and the server's ``count``."""
+        result = self.transport.execute(query, variables).get("runsOrError")
+        if isinstance(result, dict) and result.get("__typename") == "InvalidPipelineRunsFilterError":
+            raise InvalidArgument(f"the server rejected the run filter: {result.get('message')}")
+        self._raise_for_result(result, None)
+        page = result.get("results") or []
+        if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+            raise ServerError(f"{self.url} answered a malformed run list (results is not a list of runs)")
+        return page, result.get("count")
 
     # -- events -----------------------------------------------------------------------
 
@@ -302,9 +317,7 @@ class Client:
 
     def _pages(self, run_id: str, cursor: str | None, size_for: Callable[[int], int]) -> Iterator[EventPage]:
         """Pages of ``size_for(events so far)`` events until the log ends (or a size is 0), one request ahead."""
-        if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
-            raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
-                                  f"events().attrs['cursor'] or err.cursor), not {cursor!r}", run_id=run_id)
+        check_cursor(cursor, run_id)
         start = cursor
         fetched = 0
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-prefetch")
@@ -619,13 +632,19 @@ class Client:
         timeout: float | None = None,
         stop: threading.Event | None = None,
         on_poll: Callable[[int, str | None], None] | None = None,
+        push: bool | None = None,
+        on_transport: Callable[[str], None] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield a run's events as they are stored, until the run has ended.
 
-        Polls from the last cursor (nothing is fetched twice) every ``interval``
-        seconds. Once the run's status is terminal it keeps draining until a poll at
-        least ``grace`` seconds later brings nothing new: Dagster stores an ENGINE_EVENT
-        after RUN_SUCCESS/FAILURE/CANCELED.
+        Over a websocket when the server offers one (the webserver pushes each event as it
+        is stored: no request while nothing happens), else by polling from the last cursor
+        every ``interval`` seconds; either way every event comes exactly once, in storage
+        order, in frames of the same dtypes. Once the run's status is terminal it keeps
+        draining until ``grace`` seconds bring nothing new (Dagster stores an ENGINE_EVENT
+        after RUN_SUCCESS/FAILURE/CANCELED). A dropped websocket reconnects from the last
+        cursor (bounded backoff); when it cannot, following goes on by polling. See
+        :mod:`runlens.push`.
 
         Parameters
         ----------
@@ -635,24 +654,41 @@ class Client:
         start_seq : int
             ``seq`` of the first new event (the number of events already held).
         interval, grace : float
-            Seconds between polls; seconds to keep draining after the run ended.
+            Seconds between polls (when polling); seconds to keep draining after the run ended.
         timeout : float, optional
-            Stop after this many seconds even if the run goes on.
+            Stop after this many seconds even if the run goes on (a run that never
+            starts is followed for ever otherwise).
         stop : threading.Event, optional
             Set it to stop following (from another thread); waits end at once.
         on_poll : callable, optional
-            Called after every poll with the number of polls so far and the run's
-            latest status.
+            Called with a count and the run's latest status after every poll, or, over a
+            websocket, after every batch and status check.
+        push : bool, optional
+            None (default): the websocket if the server offers it (found out once per
+            client, within a few seconds), polling otherwise. True: the websocket or a
+            :class:`TransportError` (:class:`AuthError` if it was refused for the
+            credentials). False: always poll.
+        on_transport : callable, optional
+            Called with ``"websocket"`` or ``"polling"`` once the transport is chosen, and
+            again if following goes on by polling after the websocket failed.
 
         Yields
         ------
         pandas.DataFrame
             Each batch of new events; ``seq`` continues across batches, ``attrs`` holds
-            ``cursor`` and ``status``.
+            ``cursor``, ``status`` and ``transport`` (``"websocket"`` or ``"polling"``).
         """
+        from .push import follow
+
+        return follow(self, _check_run_id(run_id), after_cursor=after_cursor, start_seq=start_seq, interval=interval,
+                      grace=grace, timeout=timeout, stop=stop, on_poll=on_poll, on_transport=on_transport, push=push)
+
+    def _poll(self, run_id: str, *, after_cursor: str | None, start_seq: int, interval: float, grace: float,
+              timeout: float | None, stop: threading.Event | None,
+              on_poll: Callable[[int, str | None], None] | None) -> Iterator[pd.DataFrame]:
+        """:meth:`follow` by polling ``logsForRun`` from the last cursor (nothing is fetched twice)."""
         from .frames import EventColumns
 
-        run_id = _check_run_id(run_id)
         stop = stop or threading.Event()
         cursor, seq, polls = after_cursor, start_seq, 0
         status: str | None = None
@@ -673,7 +709,8 @@ class Client:
                 on_poll(polls, status)
             if batch:
                 frame = batch.frame()
-                frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor, status=status)
+                frame.attrs.update(run_ids=[run_id], endpoint=self.url, cursor=cursor, status=status,
+                                   transport="polling")
                 yield frame
             now = time.monotonic()
             if ended_at is not None and not batch and now - ended_at >= grace:
@@ -708,6 +745,139 @@ class Client:
         frame = step_stats_frame(rows)
         frame.attrs.update(run_ids=run_ids, endpoint=self.url, fetched_at=now_iso())
         return frame
+
+    # -- compute logs -----------------------------------------------------------------
+
+    def logs(self, run_id: str, step: str | None = None, *, stream: str = "stderr",
+             max_bytes: int | None = None) -> LogText:
+        """What a run's steps printed: the captured stdout/stderr (Dagster's compute logs).
+
+        Parameters
+        ----------
+        run_id : str
+        step : str, optional
+            Only this step's log. With the in-process executor the run has one log file
+            for all its steps: the text is then the whole run's (``notes`` says so, and a
+            ``RunlensWarning``). A retried step has a file per attempt, each under a header.
+        stream : {"stderr", "stdout", "both"}
+            Where Dagster's own log lines and tracebacks go is stderr, hence the default.
+        max_bytes : int, optional
+            Keep only the last `max_bytes` bytes of each file (one range request, however
+            large the log).
+
+        Returns
+        -------
+        LogText
+            A ``str``: one file and stream as Dagster stored it (decoded as UTF-8,
+            undecodable bytes as U+FFFD, ANSI codes kept); several under ``==> step: stream
+            <==`` headers. ``.notes``, ``.parts``, ``.truncated``, ``.tail(n)``.
+
+        Raises
+        ------
+        RunNotFound
+            Unknown run.
+        LogsNotFound
+            The run, or the step, has no captured compute logs (never started, skipped).
+        """
+        from .logs import ComputeLogs
+
+        return ComputeLogs(self).fetch(_check_run_id(run_id), step, stream=stream, max_bytes=max_bytes)
+
+    def log_lines(self, run_id: str, step: str | None = None, *, stream: str = "both",
+                  max_bytes: int | None = None, strip_ansi: bool = True) -> pd.DataFrame:
+        """The compute logs as a frame, one row per line: ``step_key``, ``stream``, ``line_no``, ``text``.
+
+        The lines are what a terminal would show: ANSI colour codes removed (unless
+        ``strip_ansi=False``), a ``\\r`` progress bar as its last state. ``step_key`` is
+        NA for the in-process executor's one file of the whole run. ``attrs`` holds
+        ``run_id``, ``step``, ``notes``, ``truncated`` and ``whole_run``. Arguments and
+        errors as :meth:`logs`, except that `stream` defaults to ``"both"``.
+
+        Examples
+        --------
+        >>> lines = client.log_lines(run_id)  # doctest: +SKIP
+        >>> lines[lines["text"].str.contains("Traceback")]  # doctest: +SKIP
+        """
+        from .logs import lines_frame
+
+        return lines_frame(self.logs(run_id, step, stream=stream, max_bytes=max_bytes), strip_ansi=strip_ansi)
+    # -- assets -----------------------------------------------------------------------
+
+    def assets(self, prefix: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The asset keys the deployment knows: defined in code, or with recorded events.
+
+        Parameters
+        ----------
+        prefix : str or list of str, optional
+            Only keys starting with these parts (``"warehouse"`` or ``["warehouse"]``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per key, sorted: ``key`` (``a/b``), ``group``, ``partitioned`` (NA
+            for an asset known only from its history), ``defined``,
+            ``last_materialization`` (UTC, NaT if never).
+        """
+        from .assets import fetch_assets
+
+        return fetch_assets(self.transport, self.url, prefix)
+
+    def asset_events(
+        self,
+        key: str | Sequence[str],
+        *,
+        kind: str = "materialization",
+        partitions: str | Sequence[str] | None = None,
+        since: Any = None,
+        before: Any = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> pd.DataFrame:
+        """An asset's materializations (failed ones too) or observations, one row per event.
+
+        Parameters
+        ----------
+        key : str or list of str
+            The asset key, ``"a/b"`` or ``["a", "b"]``.
+        kind : {"materialization", "observation", "all"}
+            ``"materialization"``: materializations and failed materializations.
+        partitions : str or list of str, optional
+            Only events of these partitions.
+        since, before : optional
+            Only events at or after ``since`` and before ``before``: a duration back from
+            now (``7d``), an ISO date or datetime, a ``datetime`` (:mod:`runlens.timespec`).
+        limit : int, optional
+            Only the newest ``limit`` events (still in time order in the frame).
+        cursor : str, optional
+            Continue further back from here: ``attrs["cursor"]`` of a frame a limit cut,
+            or ``err.cursor`` of an interrupted fetch.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Oldest first: ``timestamp`` (UTC), ``asset_key``, ``partition``, ``status``
+            (``MATERIALIZED``, ``FAILED``, ``OBSERVED``), ``run_id``, ``step_key``,
+            ``event_type``, ``description``, ``failure_reason``, then a ``meta.<label>``
+            column per metadata label, typed (``Int64``, ``Float64``, ``string``, objects
+            for JSON; see :func:`runlens.assets.flatten_metadata`). ``attrs`` holds
+            ``asset_key``, ``cursor`` (after the oldest row), ``has_more``, ``complete``,
+            ``partitioned``, ``metadata_types`` and ``metadata_notes`` (why a column of
+            mixed types became text).
+
+        Raises
+        ------
+        AssetNotFound
+            The server knows no asset with this key (no definition, no recorded event).
+        RunlensError
+            A fetch that failed midway, after the transport's retries, carries what
+            arrived (``err.partial``, a frame) and where to go on from
+            (``err.cursor``): ``asset_events(key, cursor=err.cursor)`` returns the older
+            rest.
+        """
+        from .assets import fetch_asset_events
+
+        return fetch_asset_events(self.transport, self.url, key, kind=kind, partitions=partitions, since=since,
+                                  before=before, limit=limit, cursor=cursor)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -753,21 +923,9 @@ def _check_statuses(statuses: Sequence[str | RunStatus] | str) -> list[str]:
     return names
 
 
-def _epoch_seconds(value: datetime | str | float | int) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidArgument(f"not an ISO 8601 time: {value!r}") from None
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    if not isinstance(value, datetime):
-        raise InvalidArgument(f"a time must be a datetime, an ISO 8601 string or epoch seconds, not {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+def _epoch_seconds(value: datetime | str | float | int, what: str) -> float:
+    """A time bound as epoch seconds, through the one parser of times (:mod:`runlens.timespec`)."""
+    return parse_time(value, what=what).timestamp()
 
 
 def _check_count(name: str, value: Any, *, high: int | None = None) -> int:

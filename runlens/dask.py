@@ -7,8 +7,9 @@
 
 Each partition is what :meth:`runlens.History.events` (or ``.steps``) returns for a group of
 whole runs: the same filter translation (:func:`runlens.history.query.events_plan`) chooses
-the files from the manifest and pushes the filters into the Parquet scan, and the same code
-turns the rows into the typed frame. Groups are runs in creation order, cut at about
+the files from the manifest and gives the bounds and filter tests, the same streaming read
+(``_scan_events``: row groups skipped by their statistics, the filters tested during the
+scan) reads the partition's files, and the same code turns the rows into the typed frame. Groups are runs in creation order, cut at about
 ``rows_per_partition`` rows, so a run's events never split across partitions and the
 partitions, in order, hold the rows of the pandas read in its order.
 
@@ -23,11 +24,21 @@ from __future__ import annotations
 import collections
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgument, RunlensError, StoreError
-from .history.query import _and, _run_ids, _scan, events_of, events_plan, steps_of, steps_plan
+from .history.query import (
+    _and,
+    _run_and_job,
+    _run_ids,
+    _scan,
+    _scan_events,
+    events_of,
+    events_plan,
+    steps_of,
+    steps_plan,
+)
 from .history.store import FORMAT_VERSION, MANIFEST, Store
 from .history.tables import EVENTS_SCHEMA, STEPS_SCHEMA
 from .timespec import parse_time
@@ -123,13 +134,12 @@ def events(path: str | os.PathLike, run_ids: Any = None, *, job: str | None = No
     source = _Source.open(path, storage_options)
     manifest = source.manifest
     since_at, until_at = parse_time(since, what="since"), parse_time(until, what="until")
-    rels, parts = events_plan(manifest, run_ids=run_ids, job=job, types=types, levels=levels, since=since_at,
-                              until=until_at)
+    rels, bounds, tests = events_plan(manifest, run_ids=run_ids, job=job, types=types, step=step, levels=levels,
+                                      since=since_at, until=until_at)
     ids = _run_ids(run_ids)
     runs = _stored_runs(manifest, rels, job=job, ids=None if ids is None else set(ids))
     groups = _groups(runs, _positive(rows_per_partition))
-    specs = [_Part(tuple(source.resolve(rel) for rel in sorted({f for run in group for f in run.files})),
-                   _and([*parts, *_bounds(group)]), source.filesystem) for group in groups]
+    specs = [_events_part(source, group, bounds, tests) for group in groups]
     return _frame(_read_events, specs, _events_meta(), label="runlens-events", types=types, step=step, levels=levels)
 
 
@@ -168,16 +178,17 @@ def steps(path: str | os.PathLike, run_ids: Any = None, *, job: str | None = Non
         return (low is None or run.created_ms >= low) and (high is None or run.created_ms < high)
 
     if from_events:
-        rels, parts = events_plan(manifest, run_ids=run_ids, job=job)
+        rels, bounds, tests = events_plan(manifest, run_ids=run_ids, job=job)
         runs = [run for run in _stored_runs(manifest, rels, job=job, ids=wanted, final=True) if created_in_range(run)]
-        specs = [_Part(tuple(source.resolve(rel) for rel in sorted({f for run in group for f in run.files})),
-                       _and([*parts, *_bounds(group)]), source.filesystem) for group in _groups(runs, target)]
+        specs = [_events_part(source, group, bounds, tests) for group in _groups(runs, target)]
         # Read and step_durations in one task: a partition's events are never kept as a task's result in a
         # worker's memory, only its step rows.
         return _frame(_read_steps_from_events, specs, _steps_meta(), label="runlens-steps-from-events")
     rels, parts = steps_plan(manifest, run_ids=run_ids, job=job, since=since_at, until=until_at)
     entries = [e for e in manifest["files"]["steps"] if e["path"] in set(rels)]
-    final = [run for run in _stored_runs(manifest, None, job=job, ids=wanted, final=True) if created_in_range(run)]
+    # The runs with stored step rows: the final ones and the light ones (Dagster's stepStats rows).
+    final = [run for run in _stored_runs(manifest, None, job=job, ids=wanted, final=True, light=True)
+             if created_in_range(run)]
     # Steps files are not listed per run: estimate a run's rows from its month's, and read every file of
     # the group's months (their row-group statistics on run_created skip the rest).
     months = _months([run.created_ms for run in final])
@@ -192,7 +203,8 @@ def steps(path: str | os.PathLike, run_ids: Any = None, *, job: str | None = Non
     for group in _groups(sized, target):
         spanned = {month_of[run.run_id] for run in group}
         paths = tuple(source.resolve(e["path"]) for e in entries if e["month"] in spanned)
-        specs.append(_Part(paths, _and([*parts, *_bounds(group)]), source.filesystem))
+        specs.append(_Part(paths, _and([*parts, *_run_and_job(manifest, [run.run_id for run in group], None)]),
+                           source.filesystem))
     return _frame(_read_steps, specs, _steps_meta(), label="runlens-steps")
 
 
@@ -284,21 +296,33 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Part:
-    """One partition's read: files, the scan filter (the query's and the group's runs), filesystem."""
+    """One partition's read: files, what to keep of them, filesystem. ``query`` is, for events, the
+    ``(bounds, tests)`` of :func:`_scan_events` (the query's, bounded to the group's runs), for steps
+    the scan filter (the query's and the group's runs)."""
 
     paths: tuple[str, ...]
-    expression: Any
+    query: Any
     filesystem: Any
 
 
+def _events_part(source: _Source, group: list[_Run], bounds: Any, tests: list) -> _Part:
+    """The events read of a group: its runs' files, the query's bounds narrowed to its runs (their ids and
+    creation range, the files' sort key: row groups outside it are skipped by their statistics)."""
+    paths = tuple(source.resolve(rel) for rel in sorted({f for run in group for f in run.files}))
+    mine = replace(bounds, ids=frozenset(run.run_id for run in group),
+                   created=(group[0].created_ms, group[-1].created_ms))
+    return _Part(paths, (mine, tests), source.filesystem)
+
+
 def _stored_runs(manifest: dict, rels: list[str] | None, *, job: str | None, ids: set[str] | None,
-                 final: bool = False) -> list[_Run]:
-    """The runs a query can return rows of, in creation order, with their stored event files among ``rels``."""
+                 final: bool = False, light: bool = False) -> list[_Run]:
+    """The runs a query can return rows of, in creation order, with their stored event files among ``rels``;
+    ``final``: only the final runs (with ``light``: and the light-synced ones)."""
     allowed = None if rels is None else set(rels)
     runs = []
     for run_id, st in manifest["runs"].items():
         if (ids is not None and run_id not in ids) or (job is not None and st.get("job") != job) \
-                or (final and not st.get("final")):
+                or (final and not (st.get("final") or (light and st.get("light")))):
             continue
         files = tuple(f for f in st.get("files", []) if allowed is None or f in allowed)
         if allowed is not None and not files:
@@ -332,21 +356,6 @@ def _groups(runs: list[_Run], target: int) -> list[list[_Run]]:
     return groups
 
 
-def _bounds(group: list[_Run]) -> list[Any]:
-    """The group's runs: their ids, and their creation range (the files' sort key: row groups outside it are
-    skipped by their statistics)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from .history.tables import TS
-
-    def at(ms: int) -> Any:
-        return pa.scalar(ms, type=pa.int64()).cast(pa.timestamp("ms")).cast(TS)
-
-    return [pc.field("run_created") >= at(group[0].created_ms), pc.field("run_created") <= at(group[-1].created_ms),
-            pc.field("run_id").isin([run.run_id for run in group])]
-
-
 def _positive(rows: Any) -> int:
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise InvalidArgument(f"rows_per_partition must be a whole number of rows, at least 1, not {rows!r}")
@@ -368,12 +377,13 @@ def _frame(read: Any, specs: list[_Part], empty: pd.DataFrame, *, label: str, **
 
 
 def _read_events(part: _Part, types: Any = None, step: Any = None, levels: Any = None) -> pd.DataFrame:
-    table = _scan(list(part.paths), EVENTS_SCHEMA, part.expression, part.filesystem)
+    bounds, tests = part.query
+    table = _scan_events(list(part.paths), bounds, tests, part.filesystem)
     return _text_categories(events_of(table, types=types, step=step, levels=levels), _EVENT_DATA_CATEGORIES)
 
 
 def _read_steps(part: _Part) -> pd.DataFrame:
-    frame = steps_of(_scan(list(part.paths), STEPS_SCHEMA, part.expression, part.filesystem))
+    frame = steps_of(_scan(list(part.paths), STEPS_SCHEMA, part.query, part.filesystem))
     return _text_categories(frame, _STEP_DATA_CATEGORIES)
 
 

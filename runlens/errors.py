@@ -7,6 +7,8 @@
      ├── InvalidArgument         exit 2  an argument runlens cannot use (empty run id, limit < 1)
      │    └── InvalidFilter      exit 2  a filter holds no usable value (``--type ' , '``)
      ├── RunNotFound             exit 3  the server has no run with that id
+     ├── LogsNotFound            exit 3  the run (or step) has no captured compute logs
+     ├── AssetNotFound           exit 3  the server has no asset with that key (no definition, no history)
      ├── AuthError               exit 4  401/403: the token is missing, wrong or lacks rights
      ├── TransportError          exit 5  no answer: refused, DNS, timeout, 502/503/504 after retries
      │    └── RateLimited        exit 5  429 after retries
@@ -33,6 +35,8 @@ __all__ = [
     "InvalidArgument",
     "InvalidFilter",
     "RunNotFound",
+    "LogsNotFound",
+    "AssetNotFound",
     "AuthError",
     "TransportError",
     "RateLimited",
@@ -71,16 +75,22 @@ class RunlensError(Exception):
         self.events_fetched: int | None = None
         self.cursor: str | None = None
 
-    def add_progress(self, events_fetched: int, cursor: str | None) -> None:
-        """Record how far a pagination got before this error and, if resuming can help, say how."""
+    def add_progress(self, events_fetched: int, cursor: str | None, *, resume_with: str | None = None) -> None:
+        """Record how far a pagination got before this error and, if resuming can help, say how.
+
+        ``resume_with`` is the call that continues from ``cursor`` (default: the run's
+        ``iter_event_pages``).
+        """
         self.events_fetched = events_fetched
         self.cursor = cursor
         if not self.resumable:
             return
-        resume = f"after_cursor={cursor!r}" if cursor else "no cursor, from the start of the log"
+        if resume_with is None:
+            resume = f"after_cursor={cursor!r}" if cursor else "no cursor, from the start of the log"
+            resume_with = f"iter_event_pages(..., {resume})"
         self.message = (
             f"{self.message} (fetched {events_fetched} events before the failure; "
-            f"resume with iter_event_pages(..., {resume}))"
+            f"resume with {resume_with})"
         )
         self.args = (self.message,)
 
@@ -109,6 +119,33 @@ class RunNotFound(RunlensError):
 
     exit_code = 3
     resumable = False  # a missing run is not a failed fetch
+
+
+class LogsNotFound(RunlensError):
+    """The run exists but has no captured compute logs (for that step): it never ran, or nothing captured them."""
+
+    exit_code = 3
+    resumable = False
+
+
+class AssetNotFound(RunlensError):
+    """The server knows no asset with this key: no definition and no recorded event.
+
+    Dagster 1.13 answers an empty ``Asset`` for any key, so runlens decides this itself
+    (an asset removed from the code but with history is found).
+
+    Attributes
+    ----------
+    asset_key : str
+        The key asked for, ``a/b/c``.
+    """
+
+    exit_code = 3
+    resumable = False
+
+    def __init__(self, message: str, *, asset_key: str) -> None:
+        super().__init__(message)
+        self.asset_key = asset_key
 
 
 class AuthError(RunlensError):

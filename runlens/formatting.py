@@ -101,10 +101,14 @@ def runs_to_records(runs: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def format_runs_json(runs: pd.DataFrame) -> str:
-    """``{"runs": [...], "count": N}`` for ``run list --json``."""
+def format_runs_json(runs: pd.DataFrame, *, has_more: bool | None = None) -> str:
+    """``{"runs": [...], "count": N}`` for ``run list --json``; with ``has_more``, also
+    ``"has_more"`` and ``"cursor"`` (the last run's id, for ``--cursor``)."""
     records = runs_to_records(runs)
-    return json.dumps({"runs": records, "count": len(records)}, indent=2, ensure_ascii=False)
+    doc: dict[str, Any] = {"runs": records, "count": len(records)}
+    if has_more is not None:
+        doc.update(has_more=has_more, cursor=records[-1]["id"] if records else None)
+    return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
 def format_runs_table(runs: pd.DataFrame, *, width: int | None = None) -> str:
@@ -171,33 +175,102 @@ def format_events_table(events: pd.DataFrame, run_id: str, *, width: int | None 
     """
     if len(events) == 0:
         return f"No events found for run {run_id}"
-    times = [iso_utc(t) for t in events["timestamp"]]
-    levels, types, steps = _texts(events, "level"), _texts(events, "event_type"), _texts(events, "step_key")
-    messages = [_one_line(m) for m in _texts(events, "message")]
-    header = ("TIMESTAMP", "LEVEL", "TYPE", "STEP_KEY")
-    columns = (times, levels, types, steps)
-    widths = [max(len(h), *map(len, values)) for h, values in zip(header, columns, strict=True)]
-    fixed = sum(widths) + len(widths) - 1  # the columns before MESSAGE, with their spaces
-    room = None if width is None else width - fixed - 1
-    if room is None or room >= MIN_MESSAGE_WIDTH:
-        head = f"{_aligned(header, widths):<{fixed}} MESSAGE"
-        lines = [f"Events for run {run_id}:", "", head, "-" * min(len(head), width or len(head))]
-        for *fields, message in zip(*columns, messages, strict=True):
-            text = message if room is None else _cut(message, room)
-            lines.append(f"{_aligned(fields, widths):<{fixed}} {text}".rstrip())
-    else:
-        # Too narrow for a message column: each event takes two lines.
-        line_width = width - len(INDENT)
-        head = _aligned(header[:3], widths[:3])
-        lines = [f"Events for run {run_id}:", "", head, INDENT + "[STEP_KEY] MESSAGE", "-" * min(len(head), width)]
-        for time, level, type_, step, message in zip(*columns, messages, strict=True):
-            lines.append(_aligned((time, level, type_), widths[:3]).rstrip())
-            second = (f"[{step}] " if step else "") + message
-            if second:  # RUN_ENQUEUED and RUN_STARTING have no message and no step: no blank line
-                lines.append(INDENT + _cut(second, line_width))
+    columns = _event_texts(events)
+    widths = [max(len(h), *map(len, values)) for h, values in zip(EVENT_HEADER, columns[:4], strict=True)]
+    lines = [f"Events for run {run_id}:", "", *_event_head(widths, width), *_event_rows(columns, widths, width)]
     lines.extend(["", f"Total events: {len(events)}"])
     lines.extend(_error_lines(events, width))
     return "\n".join(lines)
+
+
+#: The columns of an events table before MESSAGE.
+EVENT_HEADER = ("TIMESTAMP", "LEVEL", "TYPE", "STEP_KEY")
+
+
+def _event_texts(events: pd.DataFrame) -> tuple[list[str], ...]:
+    """The table's columns as text: times, levels, types, step keys, then messages on one line each."""
+    times = [iso_utc(t) for t in events["timestamp"]]
+    messages = [_one_line(m) for m in _texts(events, "message")]
+    return times, _texts(events, "level"), _texts(events, "event_type"), _texts(events, "step_key"), messages
+
+
+def _split_rows(widths: list[int], width: int | None) -> bool:
+    """Whether the fixed columns leave too little room for a message column: two lines per event."""
+    return width is not None and width - (sum(widths) + len(widths)) < MIN_MESSAGE_WIDTH
+
+
+def _event_head(widths: list[int], width: int | None) -> list[str]:
+    """The header lines of an events table with these column widths."""
+    if not _split_rows(widths, width):
+        fixed = sum(widths) + len(widths) - 1
+        head = f"{_aligned(EVENT_HEADER, widths):<{fixed}} MESSAGE"
+        return [head, "-" * min(len(head), width or len(head))]
+    head = _aligned(EVENT_HEADER[:3], widths[:3])
+    return [head, INDENT + "[STEP_KEY] MESSAGE", "-" * min(len(head), width or len(head))]
+
+
+def _event_rows(columns: tuple[list[str], ...], widths: list[int], width: int | None) -> list[str]:
+    """The rows of an events table: one line per event, or two when the terminal is narrow."""
+    lines = []
+    if not _split_rows(widths, width):
+        fixed = sum(widths) + len(widths) - 1  # the columns before MESSAGE, with their spaces
+        room = None if width is None else width - fixed - 1
+        for *fields, message in zip(*columns, strict=True):
+            text = message if room is None else _cut(message, room)
+            lines.append(f"{_aligned(fields, widths):<{fixed}} {text}".rstrip())
+        return lines
+    # Too narrow for a message column: each event takes two lines.
+    line_width = width - len(INDENT)
+    for time, level, type_, step, message in zip(*columns, strict=True):
+        lines.append(_aligned((time, level, type_), widths[:3]).rstrip())
+        second = (f"[{step}] " if step else "") + message
+        if second:  # RUN_ENQUEUED and RUN_STARTING have no message and no step: no blank line
+            lines.append(INDENT + _cut(second, line_width))
+    return lines
+
+
+class EventLines:
+    """``run-events tail``'s text: ``run-events get``'s table, a batch of events at a time.
+
+    The header comes once (:meth:`head`); then :meth:`lines` gives each batch's rows,
+    each error event followed by its error (class, message, cause) indented below it.
+    Column widths start at what Dagster's common values need and only grow, so the
+    columns stay aligned as events stream in.
+
+    Parameters
+    ----------
+    width : int, optional
+        The terminal's width (messages cut to fit), or None for whole messages.
+    """
+
+    #: Starting widths: an ISO time, CRITICAL, STEP_WORKER_STARTED, a short step key.
+    START_WIDTHS = (24, 8, 19, 12)
+
+    def __init__(self, width: int | None = None) -> None:
+        self.width = width
+        self.widths = list(self.START_WIDTHS)
+
+    def head(self) -> list[str]:
+        """The header lines."""
+        return _event_head(self.widths, self.width)
+
+    def lines(self, events: pd.DataFrame) -> list[str]:
+        """The rows of a batch, each error right under its event's row."""
+        columns = _event_texts(events)
+        self.widths = [max([w, *map(len, values)]) for w, values in zip(self.widths, columns[:4], strict=True)]
+        rows = _event_rows(columns, self.widths, self.width)
+        if events["error_class"].notna().any() or events["error_message"].notna().any():
+            # Rows are one line per event unless split: attach each error after its event's line(s).
+            per = 1 if not _split_rows(self.widths, self.width) else None
+            out: list[str] = []
+            at = 0
+            for i, row in enumerate(events.itertuples()):
+                take = per if per is not None else (2 if (columns[3][i] or columns[4][i]) else 1)
+                out.extend(rows[at:at + take])
+                at += take
+                out.extend(_error_text_lines(row, self.width))
+            return out
+        return rows
 
 
 def _error_lines(events: pd.DataFrame, width: int | None = None) -> list[str]:
@@ -209,6 +282,16 @@ def _error_lines(events: pd.DataFrame, width: int | None = None) -> list[str]:
     if len(with_error) == 0:
         return []
     lines = ["", "Errors:"]
+    for row in with_error.itertuples():
+        lines.extend(_error_text_lines(row, width))
+    return lines
+
+
+def _error_text_lines(row: Any, width: int | None) -> list[str]:
+    """One event's error (``[step] Class: message``, then its cause), indented; none if it has no error."""
+    if not isinstance(row.error_class, str) and not isinstance(row.error_message, str):
+        return []
+    lines: list[str] = []
 
     def add(text: str, indent: str) -> None:
         if width is None or len(indent) + len(text) <= width:
@@ -219,12 +302,11 @@ def _error_lines(events: pd.DataFrame, width: int | None = None) -> list[str]:
             lines.extend(textwrap.wrap(text, max(20, width), initial_indent=indent,
                                        subsequent_indent=indent + INDENT, break_on_hyphens=False))
 
-    for row in with_error.itertuples():
-        where = row.step_key if isinstance(row.step_key, str) else "run"
-        message = _one_line(without_class_prefix(str(row.error_message or "").strip(), row.error_class))
-        add(f"[{where}] {row.error_class}: {message}", INDENT)
-        if isinstance(row.error_cause, str):
-            add(f"caused by {_one_line(row.error_cause)}", INDENT * 2)
+    where = row.step_key if isinstance(row.step_key, str) else "run"
+    message = _one_line(without_class_prefix(str(row.error_message or "").strip(), row.error_class))
+    add(f"[{where}] {row.error_class}: {message}", INDENT)
+    if isinstance(row.error_cause, str):
+        add(f"caused by {_one_line(row.error_cause)}", INDENT * 2)
     return lines
 
 
@@ -251,13 +333,111 @@ def events_to_records(events: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def format_events_json(events: pd.DataFrame, run_id: str, *, has_more: bool = False) -> str:
-    """The seed's JSON document for a list of events, plus ``has_more``.
+def format_events_json(events: pd.DataFrame, run_id: str, *, has_more: bool = False,
+                       cursor: str | None = None) -> str:
+    """The seed's JSON document for a list of events, plus ``has_more`` and ``cursor``.
 
-    ``has_more`` is true when the limit cut the result: more events match.
+    ``has_more`` is true when the limit cut the result: more events match. ``cursor`` is
+    the position after the last event returned (``--cursor`` resumes from it).
     """
     return json.dumps(
-        {"run_id": run_id, "events": events_to_records(events), "count": len(events), "has_more": has_more},
+        {"run_id": run_id, "events": events_to_records(events), "count": len(events), "has_more": has_more,
+         "cursor": cursor},
         indent=2,
         ensure_ascii=False,
     )
+
+
+# ---------------------------------------------------------------------------- assets
+
+
+def _json_value(value: Any) -> Any:
+    """A frame cell as JSON: NA -> null, times ISO UTC, numpy scalars plain, inf/nan as text."""
+    import math
+
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (list, dict)):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return iso_utc(value, missing=None)
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def assets_to_records(assets: pd.DataFrame) -> list[dict[str, Any]]:
+    """An assets frame (:meth:`runlens.Client.assets`) as ``asset list``'s JSON records."""
+    return [{name: _json_value(row[name]) for name in ("key", "group", "partitioned", "defined",
+                                                       "last_materialization")}
+            for _, row in assets.iterrows()]
+
+
+def format_assets_json(assets: pd.DataFrame) -> str:
+    """``{"assets": [{key, group, partitioned, defined, last_materialization}], "count": N}``."""
+    records = assets_to_records(assets)
+    return json.dumps({"assets": records, "count": len(records)}, indent=2, ensure_ascii=False)
+
+
+def format_assets_table(assets: pd.DataFrame, *, width: int | None = None) -> str:
+    """One line per asset: KEY GROUP PARTITIONED LAST_MATERIALIZATION (keys are never cut)."""
+    records = assets_to_records(assets)
+    if not records:
+        return "No assets found"
+    rows = [(r["key"], r["group"] or MISSING, {True: "yes", False: "no"}.get(r["partitioned"], MISSING),
+             r["last_materialization"] or "never") for r in records]
+    header = ("KEY", "GROUP", "PARTITIONED", "LAST_MATERIALIZATION")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = [_aligned(line, widths) for line in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _metadata_columns(events: pd.DataFrame) -> list[str]:
+    return [c for c in events.columns if c.startswith("meta.")]
+
+
+def asset_events_to_records(events: pd.DataFrame) -> list[dict[str, Any]]:
+    """An asset events frame as ``asset events``' JSON records; metadata under ``metadata``."""
+    meta = _metadata_columns(events)
+    records = []
+    for _, row in events.iterrows():
+        record = {name: _json_value(row[name]) for name in ("timestamp", "partition", "status", "run_id",
+                                                            "step_key", "event_type")}
+        record["status"] = None if record["status"] is None else str(record["status"])
+        record["metadata"] = {c[5:]: _json_value(row[c]) for c in meta if _json_value(row[c]) is not None}
+        records.append(record)
+    return records
+
+
+def format_asset_events_json(events: pd.DataFrame) -> str:
+    """``{"asset_key", "events": [...], "count", "has_more", "cursor", "metadata_notes"}``."""
+    records = asset_events_to_records(events)
+    return json.dumps({"asset_key": events.attrs.get("asset_key"), "events": records, "count": len(records),
+                       "has_more": bool(events.attrs.get("has_more", False)), "cursor": events.attrs.get("cursor"),
+                       "metadata_notes": events.attrs.get("metadata_notes") or {}}, indent=2, ensure_ascii=False)
+
+
+def format_asset_events_table(events: pd.DataFrame, *, width: int | None = None) -> str:
+    """TIMESTAMP PARTITION STATUS RUN_ID METADATA (``label=value`` pairs, cut to ``width``)."""
+    records = asset_events_to_records(events)
+    if not records:
+        return f"No events found for asset {events.attrs.get('asset_key', '')}".rstrip()
+    rows = []
+    for r in records:
+        metadata = " ".join(f"{k}={_one_line(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))}"
+                            for k, v in r["metadata"].items())
+        rows.append((r["timestamp"] or MISSING, r["partition"] or MISSING, r["status"] or MISSING,
+                     r["run_id"] or MISSING, metadata))
+    header = ("TIMESTAMP", "PARTITION", "STATUS", "RUN_ID", "METADATA")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header[:4])]
+    fixed = sum(widths) + len(widths)
+    lines = [_aligned(header, [*widths, 0])]
+    for row in rows:
+        metadata = row[4] if width is None else _cut(row[4], max(MIN_MESSAGE_WIDTH, width - fixed))
+        lines.append(_aligned((*row[:4], metadata), [*widths, 0]))
+    lines.append(f"Total events: {len(records)}")
+    return "\n".join(lines)

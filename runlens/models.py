@@ -231,3 +231,10 @@ class EventPage:
     def frame(self) -> pd.DataFrame:
         """The page as a typed events frame (see :mod:`runlens.frames`), ``seq`` from ``start_seq``."""
         return self.columns.frame()
+
+
+def check_cursor(cursor: Any, run_id: str | None = None) -> None:
+    """Refuse an ``after_cursor`` that cannot be one: not a string, or blank (None is "from the start")."""
+    if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
+        raise InvalidArgument(f"after_cursor must be a cursor runlens returned (a page's cursor, "
+                              f"events().attrs['cursor'] or err.cursor), not {cursor!r}", run_id=run_id)

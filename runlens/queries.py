@@ -18,6 +18,15 @@ fragment RunlensErrorFields on PythonError {
 }
 """
 
+#: What runlens asks of each event: ``logsForRun`` here and the ``pipelineRunLogs``
+#: subscription (:mod:`runlens.push`) select the same, so both build the same frames.
+EVENT_FIELDS = """        __typename
+        ... on MessageEvent { message timestamp level stepKey eventType }
+        ... on ErrorEvent { error { ...RunlensErrorFields } }
+        ... on MaterializationEvent { assetKey { path } }
+        ... on ObservationEvent { assetKey { path } }
+"""
+
 EVENTS = (
     """
 query RunlensEvents($runId: ID!, $afterCursor: String, $limit: Int) {
@@ -27,12 +36,9 @@ query RunlensEvents($runId: ID!, $afterCursor: String, $limit: Int) {
       cursor
       hasMore
       events {
-        __typename
-        ... on MessageEvent { message timestamp level stepKey eventType }
-        ... on ErrorEvent { error { ...RunlensErrorFields } }
-        ... on MaterializationEvent { assetKey { path } }
-        ... on ObservationEvent { assetKey { path } }
-      }
+"""
+    + EVENT_FIELDS
+    + """      }
     }
     ... on RunNotFoundError { message }
     ... on PythonError { message className stack }
@@ -128,3 +134,103 @@ query RunlensRunStatus($runId: ID!) {
   }
 }
 """
+
+STEP_STATS_MANY = """
+query RunlensStepStatsMany($filter: RunsFilter, $limit: Int) {
+  runsOrError(filter: $filter, limit: $limit) {
+    __typename
+    ... on Runs {
+      results {
+        id
+        stepStats { stepKey status startTime endTime attempts { startTime endTime } }
+      }
+    }
+    ... on InvalidPipelineRunsFilterError { message }
+    ... on PythonError { message className stack }
+  }
+}
+"""
+
+# Asset keys with their definition (null for an asset known only from its history) and
+# the last materialization (epoch milliseconds, a float). Keys page by ``cursor``.
+ASSETS = """
+query RunlensAssets($prefix: [String!], $cursor: String, $limit: Int) {
+  assetsOrError(prefix: $prefix, cursor: $cursor, limit: $limit) {
+    __typename
+    ... on AssetConnection {
+      cursor
+      nodes {
+        key { path }
+        definition { groupName isPartitioned }
+        latestMaterializationTimestamp
+      }
+    }
+    ... on PythonError { message className stack }
+  }
+}
+"""
+
+# Every metadata entry type Dagster 1.12-1.13 serves, each with the fields that hold its
+# value. ``intValue`` is a 32-bit GraphQL Int (null above 2**31): ``intRepr`` is exact;
+# ``floatRepr`` carries nan and inf, which ``floatValue`` cannot.
+METADATA_FIELDS = """
+fragment RunlensMetadata on MetadataEntry {
+  __typename
+  label
+  ... on IntMetadataEntry { intRepr }
+  ... on FloatMetadataEntry { floatRepr }
+  ... on BoolMetadataEntry { boolValue }
+  ... on TextMetadataEntry { text }
+  ... on MarkdownMetadataEntry { mdStr }
+  ... on PathMetadataEntry { path }
+  ... on NotebookMetadataEntry { path }
+  ... on UrlMetadataEntry { url }
+  ... on JsonMetadataEntry { jsonString }
+  ... on TimestampMetadataEntry { timestamp }
+  ... on PipelineRunMetadataEntry { runId }
+  ... on AssetMetadataEntry { assetKey { path } }
+  ... on JobMetadataEntry { jobName }
+  ... on PoolMetadataEntry { pool }
+  ... on PythonArtifactMetadataEntry { module name }
+  ... on TableMetadataEntry { table { records } }
+  ... on TableSchemaMetadataEntry { schema { columns { name type } } }
+}
+"""
+
+# ``assetEventHistory`` rather than ``assetMaterializations``: it has a real cursor (a
+# storage id; pages run newest first) and returns failed materializations too. An
+# unknown key answers an ``Asset`` with no definition and no ``latestEventSortKey``
+# (Dagster 1.13 never answers ``AssetNotFoundError`` here).
+ASSET_EVENTS = (
+    """
+query RunlensAssetEvents($assetKey: AssetKeyInput!, $selectors: [AssetEventHistoryEventTypeSelector!]!,
+                         $partitions: [String!], $before: String, $after: String, $limit: Int!, $cursor: String) {
+  assetOrError(assetKey: $assetKey) {
+    __typename
+    ... on Asset {
+      latestEventSortKey
+      definition { isPartitioned }
+      assetEventHistory(eventTypeSelectors: $selectors, partitions: $partitions, beforeTimestampMillis: $before,
+                        afterTimestampMillis: $after, limit: $limit, cursor: $cursor) {
+        cursor
+        results {
+          __typename
+          ... on MaterializationEvent {
+            runId timestamp stepKey partition eventType description metadataEntries { ...RunlensMetadata }
+          }
+          ... on FailedToMaterializeEvent {
+            runId timestamp stepKey partition eventType description materializationFailureReason
+            metadataEntries { ...RunlensMetadata }
+          }
+          ... on ObservationEvent {
+            runId timestamp stepKey partition eventType description metadataEntries { ...RunlensMetadata }
+          }
+        }
+      }
+    }
+    ... on AssetNotFoundError { message }
+  }
+}
+"""
+    + METADATA_FIELDS
+)

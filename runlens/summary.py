@@ -63,6 +63,10 @@ class RunSummary:
     started: pd.Timestamp | None = None
     ended: pd.Timestamp | None = None
     steps: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
+    #: The last lines of the failing step's captured stderr (``logs=`` given), readable.
+    failure_log: list[str] | None = None
+    #: Where ``failure_log`` came from, or why there is none (e.g. "no captured compute logs").
+    failure_log_note: str | None = None
 
     def _rows(self) -> list[tuple[str, str]]:
         steps = ", ".join(f"{n} {s.lower().replace('_', ' ')}" for s, n in self.steps_by_status.items() if n)
@@ -87,13 +91,18 @@ class RunSummary:
             rows.append(("Failure", f"{step}{what}{message[0] if message else ''}"))
             if f.where:
                 rows.append(("Where", f.where))
+            if self.failure_log:
+                rows.append(("Stderr", "\n".join(self.failure_log)))
+            if self.failure_log_note:
+                rows.append(("Logs", self.failure_log_note))
         rows.append(("Events", f"{self.n_events:,}"))
         return rows
 
     def __str__(self) -> str:
         rows = self._rows()
         width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+        pad = "\n" + " " * (width + 2)
+        return "\n".join(f"{k:<{width}}  {v.replace(chr(10), pad)}" for k, v in rows)
 
     __repr__ = __str__
 
@@ -101,6 +110,8 @@ class RunSummary:
         cells = []
         for k, v in self._rows():
             value = escape(v)
+            if k == "Stderr":
+                value = f"<pre style='margin:0;max-height:20em;overflow:auto'>{value}</pre>"
             if k == "Where" and self.first_failure and self.first_failure.stack:
                 value += f"<details><summary>stack</summary><pre>{escape(self.first_failure.stack)}</pre></details>"
             cells.append(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{value}</td></tr>")
@@ -120,7 +131,8 @@ _PROGRESS = (("CANCELING", "CANCELING"), ("START", "STARTED"), ("STARTING", "STA
              ("DEQUEUED", "STARTING"), ("ENQUEUED", "QUEUED"))
 
 
-def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | None = None) -> RunSummary:
+def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | None = None,
+                logs: Any = None, log_lines: int = 15) -> RunSummary:
     """Summarise one run: status, wall time, queueing, steps, retries, assets, first failure.
 
     Parameters
@@ -133,6 +145,13 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
         terminal event.
     steps : pandas.DataFrame, optional
         ``step_durations(events)`` if already computed.
+    logs : runlens.Client or str, optional
+        For a failed step, where its captured stderr comes from: a ``Client`` (its tail
+        is fetched: ``client.logs(run_id, step, max_bytes=64_000)``), or the text itself
+        (``client.logs(...)``; a ``LogText`` of several steps gives the failing step's
+        part). Without it nothing is fetched.
+    log_lines : int, default 15
+        How many of the last readable lines of that stderr to keep (``failure_log``).
 
     Returns
     -------
@@ -168,6 +187,8 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
     timed = steps.dropna(subset=["duration"]).sort_values("duration", ascending=False, kind="stable")
     retry = steps["retry_wait"].sum() if len(steps) else pd.Timedelta(0)
     assets = events.loc[events["event_type"] == "ASSET_MATERIALIZATION", "asset_key"].dropna()
+    first_failure = _first_failure(events, steps)
+    failure_log, failure_log_note = _failure_log(logs, run_id, first_failure, log_lines)
     return RunSummary(
         run_id=run_id,
         status=status,
@@ -178,13 +199,49 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
                                                     strict=True)],
         total_retry_wait=pd.Timedelta(0) if pd.isna(retry) else pd.Timedelta(retry),
         materializations=[str(a) for a in assets],
-        first_failure=_first_failure(events, steps),
+        first_failure=first_failure,
         n_events=len(events),
         job_name=getattr(run, "job_name", None) if run is not None else None,
         started=started,
         ended=ended,
         steps=steps,
+        failure_log=failure_log,
+        failure_log_note=failure_log_note,
     )
+
+
+def _failure_log(logs: Any, run_id: str | None, failure: StepFailure | None,
+                 lines: int) -> tuple[list[str] | None, str | None]:
+    """The last readable lines of the failing step's stderr, and a note on where they came from."""
+    if logs is None or failure is None or failure.step_key is None:
+        return None, None
+    from .errors import LogsNotFound
+    from .logs import readable_lines
+
+    step = failure.step_key
+    if hasattr(logs, "logs") and callable(logs.logs):  # a Client: asked for explicitly
+        if run_id is None:
+            return None, None
+        try:
+            logs = logs.logs(run_id, step, max_bytes=64_000)
+        except LogsNotFound as exc:
+            return None, str(exc)
+    if not isinstance(logs, str):
+        raise InvalidArgument(f"run_summary(logs=...) takes a runlens Client or the log text, not {type(logs).__name__}")
+    parts = getattr(logs, "parts", None)
+    text, note = str(logs), None
+    if parts:
+        mine = [p for p in parts if step in p.file.step_keys and p.stream == "stderr"]
+        if mine:
+            text = mine[-1].text  # the last attempt's
+            if mine[-1].file.whole_run:
+                note = "stderr of the whole run (in-process executor: one log for all steps)"
+            if mine[-1].truncated:
+                text = text.split("\n", 1)[-1]  # a tail's first line is cut
+    tail = readable_lines(text)[-lines:] if lines > 0 else []
+    if not tail:
+        return None, note or f"step {step} printed nothing to stderr"
+    return tail, note
 
 
 def _one_run(events: pd.DataFrame, run: Any) -> tuple[pd.DataFrame, str | None]:

@@ -19,11 +19,13 @@ everything else runlens does with an answer.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,7 +112,15 @@ class Transport:
         Base of the exponential backoff, in seconds (``backoff * 2**n``, capped at 30 s).
     session : requests.Session, optional
         A session to use instead of a new one (its adapters are replaced).
+
+    Attributes
+    ----------
+    websocket : bool
+        Whether :meth:`runlens.Client.follow` may open a websocket to the same
+        endpoint, with the same headers and TLS settings (:mod:`runlens.push`).
     """
+
+    websocket = True
 
     def __init__(
         self,
@@ -217,10 +227,45 @@ class Transport:
 
     def _send(self, payload: dict, run_id: str | None) -> tuple[requests.Response, bytes]:
         """:meth:`send`, or the RunlensError saying why not."""
+        with self.network_errors(run_id):
+            try:
+                return self.send(payload)
+            except requests.exceptions.ChunkedEncodingError as exc:
+                raise _RetryableBody(f"body cut short: {type(exc).__name__}") from None
+
+    def open_get(self, url: str, headers: dict[str, str]) -> requests.Response:
+        """One HTTP GET of `url` (absolute), streamed: the body is read by the caller.
+
+        The other method that touches the network (:class:`MockTransport` replaces it
+        too). The configured headers (a Dagster+ token) go only to this transport's own
+        host; no redirect is followed. Raises requests' exceptions, as :meth:`send`.
+        """
+        own = urlsplit(url)[:2] == urlsplit(self.settings.url)[:2]
+        if own:
+            return self.session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False, stream=True)
+        # Another host (a storage bucket's URL): neither the token nor the session's
+        # other headers travel there. (Not closed here: the streamed body still needs it.)
+        bare = requests.Session()
+        bare.trust_env = False
+        bare.verify = self.session.verify
+        adapter = HTTPAdapter(max_retries=self.session.get_adapter(url).max_retries)
+        bare.mount("http://", adapter)
+        bare.mount("https://", adapter)
+        return bare.get(url, headers={"User-Agent": USER_AGENT, **headers}, timeout=self.timeout,
+                        allow_redirects=False, stream=True)
+
+    def absolute_url(self, url: str) -> str:
+        """A webserver path (``/logs/...``, as Dagster gives download URLs) joined to the endpoint's base."""
+        if urlsplit(url).scheme:
+            return url
+        base = self.settings.url.rsplit("/graphql", 1)[0]
+        return base.rstrip("/") + "/" + url.lstrip("/")
+
+    @contextmanager
+    def network_errors(self, run_id: str | None = None) -> Iterator[None]:
+        """Turn requests' network exceptions raised inside into the RunlensError saying why."""
         try:
-            return self.send(payload)
-        except requests.exceptions.ChunkedEncodingError as exc:
-            raise _RetryableBody(f"body cut short: {type(exc).__name__}") from None
+            yield
         except requests.exceptions.InvalidURL:
             raise ConfigError(f"invalid URL {self.url!r}: check its host and port") from None
         except requests.exceptions.RetryError as exc:
@@ -420,6 +465,10 @@ class MockTransport(Transport):
         The endpoint messages name.
     max_retries, backoff : optional
         As :class:`Transport`; by default no retry and no wait.
+    websocket : bool, default False
+        Whether :meth:`runlens.Client.follow` may open a websocket to ``url`` (a test
+        websocket server there); a mock has no server behind it by default, so following
+        polls the handler.
 
     Examples
     --------
@@ -432,9 +481,10 @@ class MockTransport(Transport):
     """
 
     def __init__(self, handler: Callable[[dict[str, Any]], Any], *, url: str = "http://dagster.test/graphql",
-                 max_retries: int = 0, backoff: float = 0.0) -> None:
+                 max_retries: int = 0, backoff: float = 0.0, websocket: bool = False) -> None:
         super().__init__(Settings(normalize_url(url), sources={"url": "MockTransport"}), max_retries=max_retries,
                          backoff=backoff)
+        self.websocket = websocket
         self.handler = handler
         self.requests: list[dict[str, Any]] = []
 
@@ -463,6 +513,19 @@ class MockTransport(Transport):
         except ValueError:
             response.reason = ""
         return response, body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+
+    def open_get(self, url: str, headers: dict[str, str]) -> requests.Response:
+        # The handler gets {"method": "GET", "url": ..., "headers": ...}; it answers as for a POST.
+        request = {"method": "GET", "url": url, "headers": dict(headers)}
+        self.requests.append(request)
+        answer = self.handler(request)
+        status, body, extra = (*answer, {})[:3] if isinstance(answer, tuple) else (200, answer, {})
+        response = requests.Response()
+        response.status_code = status
+        response.headers.update(extra)
+        response.url = url
+        response.raw = io.BytesIO(body.encode() if isinstance(body, str) else body)
+        return response
 
     def server_version(self) -> str | None:
         """None: no server behind a mock."""

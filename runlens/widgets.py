@@ -2,7 +2,7 @@
 
 >>> from runlens.widgets import timeline, runs_browser
 >>> timeline(run_id)                          # doctest: +SKIP
->>> timeline(run_id, follow=True)             # a run in progress, updated every 2 s  # doctest: +SKIP
+>>> timeline(run_id, follow=True)             # a run in progress, updated as events arrive  # doctest: +SKIP
 >>> runs_browser(job="etl_job")               # doctest: +SKIP
 
 The widgets only wire controls to the library: filtering is
@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import pandas as pd
 
-from .errors import InvalidArgument, RunlensError
+from .errors import InvalidArgument, RunlensError, RunlensWarning
 from .filters import filter_events
 from .frames import concat_events, empty_events_frame, require_kind
 from .steps import step_durations
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["RunsBrowser", "Timeline", "runs_browser", "timeline"]
 
 #: Columns of the events tables, in this order.
+#: Lines of a step's captured stderr the timeline's step panel shows.
+STDERR_LINES = 20
 TABLE_COLUMNS = ("seq", "timestamp", "level", "event_type", "step_key", "message", "error_class")
 #: Longer messages are cut in the tables (the frame keeps them whole).
 MESSAGE_CHARS = 400
@@ -76,7 +80,10 @@ def _png_output(fig: Figure, text: str, dpi: int = 90) -> dict:
     """An Output widget entry holding ``fig`` as a PNG (no pyplot involved)."""
     buffer = io.BytesIO()
     with _DRAW_LOCK:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        # No bbox_inches="tight": the figure's constrained layout already fits its labels and
+        # legend, and "tight" lays the figure out and draws it once more (~13% of the first
+        # paint of a 121-step Gantt).
+        fig.savefig(buffer, format="png", dpi=dpi)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return {"output_type": "display_data", "data": {"image/png": data, "text/plain": text}, "metadata": {}}
 
@@ -135,8 +142,12 @@ def _table_html(frame: pd.DataFrame, max_rows: int, *, tail: bool = False, what:
     if n > max_rows:
         note += f"; showing the {'last' if tail else 'first'} {max_rows:,} (storage order)"
     table = view.to_html(index=False, escape=True, na_rep="", border=0, classes="runlens-table")
-    style = ("<style>.runlens-table td{white-space:pre-wrap;vertical-align:top;text-align:left;"
-             "font-family:monospace;font-size:11px}.runlens-table th{text-align:left}</style>")
+    # Messages wrap (keeping their line breaks); the other columns do not: a browser otherwise
+    # breaks timestamps at their hyphens to make room for the messages.
+    wraps = "".join(f".runlens-table td:nth-child({i + 1}){{white-space:pre-wrap}}"
+                    for i, c in enumerate(columns) if c in ("message", "error_class"))
+    style = ("<style>.runlens-table td{white-space:nowrap;vertical-align:top;text-align:left;"
+             f"font-family:monospace;font-size:11px}}{wraps}.runlens-table th{{text-align:left}}</style>")
     return (f"{style}<div style='font-size:12px'><b>{escape(note)}</b></div>"
             f"<div style='max-height:380px;overflow:auto'>{table}</div>")
 
@@ -233,6 +244,13 @@ class Timeline(widgets.VBox):
         While following, one dict per batch of new events: ``received`` (UTC), ``n``,
         ``first_seq``, ``last_seq``, ``first_event`` and ``last_event`` (the batch's
         oldest and newest event times), to measure how far behind the widget runs.
+    transport : str or None
+        While following: ``"websocket"`` (events pushed by the webserver) or
+        ``"polling"`` (see :meth:`runlens.Client.follow`); shown in the status line.
+    redraw_every : float
+        While following, the table and the Gantt are redrawn at most this often (and
+        never more often than three times the last redraw took), so a log storm pushed
+        event by event does not freeze the notebook; 0 redraws on every batch.
     """
 
     def __init__(
@@ -246,6 +264,8 @@ class Timeline(widgets.VBox):
         grace: float = 1.0,
         max_rows: int = 500,
         status: str | None = None,
+        push: bool | None = None,
+        redraw_every: float = 0.5,
     ) -> None:
         events, run_id = _checked_timeline_input(events, run_id, client, follow, interval, max_rows)
         self.run_id = run_id
@@ -262,6 +282,12 @@ class Timeline(widgets.VBox):
         self.redraws = 0
         self.polls = 0
         self.batches: list[dict] = []
+        self.push = push
+        self.transport: str | None = None
+        self.redraw_every = float(redraw_every)
+        self._pending: list[pd.DataFrame] = []  # batches received since the last redraw
+        self._next_refresh = 0.0
+        self._stderr: dict[str, tuple[list[str], str | None]] = {}
         self.done = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -289,6 +315,8 @@ class Timeline(widgets.VBox):
                                             layout=widgets.Layout(width="360px"))
         self.clear_button = widgets.Button(description="Clear filters", icon="times")
         self.plot = widgets.Output()
+        # What the Gantt drawn last shows, as data attributes of a hidden element (see _gantt_data_html).
+        self.gantt_data = widgets.HTML(layout=widgets.Layout(display="none"))
         self.table = widgets.HTML()
         self.detail = widgets.HTML()
         self.types.observe(self._on_filter, names="value")
@@ -301,7 +329,11 @@ class Timeline(widgets.VBox):
             widgets.VBox([self.step, self.levels]),
             widgets.VBox([self.step_select, self.clear_button]),
         ])
-        return [self.status_bar, controls, self.plot, self.table, self.detail]
+        _add_dom_classes({"status": self.status_bar, "types": self.types, "step": self.step, "levels": self.levels,
+                          "step-select": self.step_select, "gantt": self.plot, "gantt-data": self.gantt_data,
+                          "events": self.table, "detail": self.detail})
+        self.add_class("runlens-timeline")
+        return [self.status_bar, controls, self.plot, self.gantt_data, self.table, self.detail]
 
     # ------------------------------------------------------------------ public API
 
@@ -380,12 +412,14 @@ class Timeline(widgets.VBox):
         seq = int(self.events["seq"].max()) + 1 if len(self.events) else 0
         try:
             for batch in client.follow(run_id, after_cursor=cursor, start_seq=seq, interval=self.interval,
-                                       grace=self.grace, stop=self._stop, on_poll=self._on_poll):
+                                       grace=self.grace, stop=self._stop, on_poll=self._on_poll, push=self.push,
+                                       on_transport=self._on_transport):
                 self._append(batch, batch.attrs.get("cursor"))
         except Exception as exc:  # shown in the widget, kept for the caller
             self.error = exc
         finally:
             with self._lock:
+                self._flush()  # the batches a throttled redraw held back
                 self.following = False
                 self._update_status_bar()
                 self._update_table()  # the first rows again, as for a finished run
@@ -398,24 +432,42 @@ class Timeline(widgets.VBox):
                 self.status = status
                 self._update_status_bar()
 
+    def _on_transport(self, transport: str) -> None:
+        with self._lock:
+            self.transport = transport
+            self._update_status_bar()
+
     def _append(self, batch: pd.DataFrame, cursor: str | None) -> None:
         received = pd.Timestamp.now(tz="UTC")
         with self._lock:
-            attrs = dict(self.events.attrs)
-            events = concat_events([self.events, batch]) if len(self.events) else batch.reset_index(drop=True)
-            attrs.update(run_ids=[self.run_id], cursor=cursor, complete=True,
-                         fetched_at=received.isoformat(timespec="seconds"))
-            if self.client is not None:
-                attrs.setdefault("endpoint", self.client.url)
-            events.attrs = attrs
-            self.events = events
-            self.steps = step_durations(events)
             self.batches.append({
                 "received": received, "n": len(batch),
                 "first_seq": int(batch["seq"].iloc[0]), "last_seq": int(batch["seq"].iloc[-1]),
                 "first_event": batch["timestamp"].min(), "last_event": batch["timestamp"].max(),
             })
-            self._refresh(redraw=True)
+            self._pending.append(batch)
+            if time.monotonic() >= self._next_refresh:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Take the held-back batches into ``events`` and redraw; the next redraw is throttled."""
+        if not self._pending:
+            return
+        started = time.monotonic()
+        attrs = dict(self.events.attrs)
+        parts = [self.events, *self._pending] if len(self.events) else self._pending
+        events = concat_events(parts) if len(parts) > 1 else parts[0].reset_index(drop=True)
+        attrs.update(run_ids=[self.run_id], cursor=self._pending[-1].attrs.get("cursor"), complete=True,
+                     fetched_at=self.batches[-1]["received"].isoformat(timespec="seconds"))
+        if self.client is not None:
+            attrs.setdefault("endpoint", self.client.url)
+        events.attrs = attrs
+        self._pending = []
+        self.events = events
+        self.steps = step_durations(events)
+        self._refresh(redraw=True)
+        took = time.monotonic() - started
+        self._next_refresh = time.monotonic() + (max(self.redraw_every, 3 * took) if self.redraw_every else 0.0)
 
     # ------------------------------------------------------------------ rendering
 
@@ -478,10 +530,13 @@ class Timeline(widgets.VBox):
         if self.error is not None:
             parts.append(f"<span style='color:#E15759'>stopped following: {escape(str(self.error))}</span>")
         elif self.following:
-            parts.append(f"following every {self.interval:g} s…")
+            parts.append("following live over a websocket…" if self.transport == "websocket" else
+                         f"following every {self.interval:g} s (polling)…" if self.transport == "polling" else
+                         "following…")
         elif self.batches:
-            parts.append(f"followed to the end ({self.polls} polls, "
-                         f"{time.monotonic() - self._started:.1f} s)")
+            how = (f"over a websocket, {len(self.batches)} batches" if self.transport == "websocket" else
+                   f"{self.polls} polls")
+            parts.append(f"followed to the end ({how}, {time.monotonic() - self._started:.1f} s)")
         self.status_bar.value = " · ".join(parts)
 
     def _update_table(self) -> None:
@@ -512,8 +567,46 @@ class Timeline(widgets.VBox):
                 f"<b>{escape(str(e.event_type))}</b> (seq {e.seq}): <b>{escape(str(e.error_class))}</b>: "
                 f"{escape(str(e.error_message or '')).strip()}{cause}</div>"
             )
+        html.append(self._stderr_html(key))
         html.append(_table_html(self.step_events, self.max_rows, what=f"events of {key}"))
         self.detail.value = "".join(html)
+
+    def step_stderr(self, key: str) -> tuple[list[str], str | None]:
+        """The last ``STDERR_LINES`` readable lines of a step's captured stderr, and a note.
+
+        Fetched through the client (the last 32 kB only) when the step is chosen; cached
+        once the run is complete. Without a client: no lines, and a note saying so.
+        """
+        if key in self._stderr:
+            return self._stderr[key]
+        if not hasattr(self.client, "logs") or self.run_id is None:
+            return [], "compute logs need a client (timeline(run_id) or client=)"
+        from .logs import readable_lines
+
+        try:
+            text = self.client.logs(self.run_id, key, max_bytes=32_000)
+        except RunlensError as exc:
+            return [], str(exc)
+        lines = readable_lines(text.parts[-1].text if text.parts else str(text))
+        if text.truncated:
+            lines = lines[1:]  # the first line of a tail is cut
+        note = "; ".join(text.notes) or None
+        found = (lines[-STDERR_LINES:], note)
+        if self.done.is_set():
+            self._stderr[key] = found
+        return found
+
+    def _stderr_html(self, key: str) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunlensWarning)  # the note is shown
+            lines, note = self.step_stderr(key)
+        html = "<details open><summary><b>stderr</b> (last lines)</summary>"
+        if note:
+            html += f"<div><i>{escape(note)}</i></div>"
+        if lines:
+            html += ("<pre style='max-height:16em;overflow:auto;margin:4px 0;background:#f6f6f6'>"
+                     f"{escape(chr(10).join(lines))}</pre>")
+        return html + "</details>"
 
     def _gantt_steps(self) -> pd.DataFrame:
         steps = self.steps
@@ -547,6 +640,39 @@ class Timeline(widgets.VBox):
         if old is not None:
             old.clear()  # free the artists now; pyplot never held it, so nothing to plt.close
         self.redraws += 1
+        self.gantt_data.value = _gantt_data_html(self.figure, redraws=self.redraws, events=len(self.events),
+                                                 status=self.status)
+
+
+def _add_dom_classes(parts: dict[str, widgets.Widget]) -> None:
+    """CSS classes ``runlens-<name>`` on the parts of a widget, for stylesheets and browser tests."""
+    for name, widget in parts.items():
+        widget.add_class(f"runlens-{name}")
+
+
+def _gantt_data_html(fig: Figure | None, **facts: Any) -> str:
+    """A hidden element whose ``data-gantt`` is what ``fig`` shows, read from its artists.
+
+    ``rows`` (step keys, top first), ``attempts`` (attempt bars per row: the patches with
+    gid ``"attempt"``), ``bars`` (their total) and ``running`` (``>`` marks of attempts still
+    running), plus ``facts`` (redraw count, events, status): a browser test checks the
+    Gantt the page shows without reading pixels.
+    """
+    rows: list[str] = []
+    attempts: list[int] = []
+    running = 0
+    if fig is not None and fig.axes:
+        ax = fig.axes[0]
+        rows = [label.get_text() for label in ax.get_yticklabels()]
+        attempts = [0] * len(rows)
+        for patch in ax.patches:
+            if patch.get_gid() == "attempt":
+                row = int(round(patch.get_y() + patch.get_height() / 2))
+                if 0 <= row < len(rows):
+                    attempts[row] += 1
+        running = sum(len(line.get_xdata()) for line in ax.lines if line.get_gid() == "running")
+    data = {"rows": rows, "attempts": attempts, "bars": sum(attempts), "running": running, **facts}
+    return f"<div class='runlens-gantt-layout' data-gantt='{escape(json.dumps(data))}'></div>"
 
 
 def _highlight(ax, key: str | None) -> None:
@@ -565,6 +691,7 @@ def timeline(
     follow: bool = False,
     interval: float = 2.0,
     max_rows: int = 500,
+    push: bool | None = None,
 ) -> Timeline:
     """A run's Gantt chart and events table with the CLI's filters, as a widget.
 
@@ -575,15 +702,21 @@ def timeline(
     client : runlens.Client, optional
         Defaults to ``Client()``, configured from the environment.
     follow : bool
-        Keep polling a run in progress from the last cursor (each event is fetched
-        once) every ``interval`` seconds, updating the Gantt and the table, until the
-        run's status is terminal and its last events are drained. Polling happens in a
-        background thread: the cell returns at once. ``widget.wait()`` blocks until the
-        end, ``widget.stop()`` stops early.
+        Keep following a run in progress, updating the Gantt and the table, until the
+        run's status is terminal and its last events are in: each event pushed by the
+        webserver over a websocket as it is stored, or, where no websocket is offered,
+        polled from the last cursor every ``interval`` seconds (each event is fetched
+        once; the status line says which). Redraws are throttled (``redraw_every``), so
+        a log storm does not freeze the notebook. Following happens in a background
+        thread: the cell returns at once. ``widget.wait()`` blocks until the end,
+        ``widget.stop()`` stops early.
     interval : float
-        Seconds between polls when following.
+        Seconds between polls when following by polling.
     max_rows : int
         Rows shown in the tables (with a note when more match).
+    push : bool, optional
+        As :meth:`runlens.Client.follow`: None (default) the websocket when offered,
+        True only the websocket, False always poll.
 
     Returns
     -------
@@ -610,7 +743,7 @@ def timeline(
         events = run_id_or_events
         if follow:
             client = _default_client(client)
-        return Timeline(events, client=client, follow=follow, interval=interval, max_rows=max_rows)
+        return Timeline(events, client=client, follow=follow, interval=interval, max_rows=max_rows, push=push)
     if not isinstance(run_id_or_events, str):
         raise InvalidArgument(f"expected a run id or an events frame, not {type(run_id_or_events).__name__}")
     client = _default_client(client)
@@ -618,7 +751,7 @@ def timeline(
     status = str(client.run_status(run_id))  # RunNotFound here, not in a thread
     if follow:
         return Timeline(run_id=run_id, client=client, follow=True, interval=interval, max_rows=max_rows,
-                        status=status)
+                        status=status, push=push)
     events = client.events(run_id)
     return Timeline(events, run_id=run_id, client=client, max_rows=max_rows, status=status)
 
@@ -676,6 +809,8 @@ class RunsBrowser(widgets.VBox):
         self.run_b = widgets.Dropdown(description="B", layout=widgets.Layout(width="560px"))
         self.compare_table = widgets.HTML()
         self.compare_plot = widgets.Output()
+        _add_dom_classes({"run-select": self.run_select, "summary": self.summary, "compare-table": self.compare_table,
+                          "compare-plot": self.compare_plot})
         super().__init__([
             self.status_bar,
             widgets.HBox([widgets.VBox([self.run_select, self.refresh_button]), self.summary]),
@@ -686,6 +821,7 @@ class RunsBrowser(widgets.VBox):
             self.compare_table,
             self.compare_plot,
         ])
+        self.add_class("runlens-runs-browser")
         self._quiet = False
         self.run_select.observe(self._on_run, names="value")
         self.run_a.observe(self._on_pair, names="value")
@@ -815,7 +951,9 @@ class RunsBrowser(widgets.VBox):
             run = self.client.run(run_id)
             if run.is_finished:
                 events = self.events(run_id)
-                self.summary.value = run_summary(events, run)._repr_html_()
+                # A failed run's summary shows the failing step's stderr tail (one small request).
+                logs = self.client if str(run.status) == "FAILURE" and hasattr(self.client, "logs") else None
+                self.summary.value = run_summary(events, run, logs=logs)._repr_html_()
                 self.timeline = Timeline(events, run_id=run_id, client=self.client, status=str(run.status))
             else:
                 self.summary.value = run._repr_html_()

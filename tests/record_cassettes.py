@@ -20,9 +20,9 @@ from click.testing import CliRunner
 
 import runlens
 from runlens.cli import main as cli
-from runlens.demo.server import DemoDagster, seed_runs
-from tests.truth import dagster_truth
-from tests.vcr_setup import CASSETTES, MANIFEST, make_vcr
+from runlens.demo.server import DAILY_RERUN_PARTITIONS, DemoDagster, seed_runs
+from tests.truth import dagster_asset_truth, dagster_truth
+from tests.vcr_setup import CASSETTES, MANIFEST, make_vcr, scrub_paths
 
 CLI_SCENARIOS = {
     "cli_run_get": lambda runs: [["run", "get", runs["etl"]], ["run", "get", runs["etl"], "--json"]],
@@ -32,7 +32,34 @@ CLI_SCENARIOS = {
         ["run-events", "get", runs["failing"]],
     ],
     "cli_not_found": lambda runs: [["run", "get", "no-such-run"], ["run-events", "get", "no-such-run", "--json"]],
+    "cli_run_logs": lambda runs: [
+        ["run", "logs", runs["failing"], "--step", "parse_invoices", "--stdout"],
+        ["run", "logs", runs["failing"], "--step", "parse_invoices", "--tail", "5", "--json"],
+        ["run", "logs", runs["queued"], "--json"],
+    ],
+    "cli_assets": lambda runs: [["asset", "list", "--json"], ["asset", "list"],
+                                ["asset", "events", "daily_orders", "--json", "--limit", "1000"],
+                                ["asset", "events", "daily_orders", "--partition", DAILY_RERUN_PARTITIONS[0]],
+                                ["asset", "events", "no/such/asset", "--json"]],
+    "cli_run_cursors": lambda runs: [
+        ["run-events", "get", runs["etl"], "--json", "--limit", "50"],
+        ["run-events", "get", runs["etl"], "--json", "--limit", "100000", "--after-seq", "49"],
+        ["run", "list", "--status", "FAILURE", "--status", "CANCELED", "--json"],
+        ["run", "list", "--tag", f"dagster/asset_partition_range_start={DAILY_RERUN_PARTITIONS[0]}", "--json"],
+        ["run", "list", "--limit", "2", "--since", "2000-01-01", "--json"],
+    ],
 }
+
+
+def compute_log_truth(home, run_id: str) -> dict:
+    """The run's compute log files as Dagster wrote them (its local compute log manager's
+    folder), paths scrubbed as the cassettes are: {file key: {"stdout", "stderr"}} as text."""
+    folder = Path(home) / "storage" / run_id / "compute_logs"
+    files: dict = {}
+    for path in sorted(folder.glob("*.out")) + sorted(folder.glob("*.err")):
+        stream = "stdout" if path.suffix == ".out" else "stderr"
+        files.setdefault(path.stem, {})[stream] = scrub_paths(path.read_bytes()).decode("utf-8", "replace")
+    return files
 
 
 def record(out: Path = CASSETTES) -> dict:
@@ -68,6 +95,23 @@ def record(out: Path = CASSETTES) -> dict:
         scenario("invalid_cursor", lambda: list(client.iter_event_pages(runs["etl"], after_cursor="not-a-cursor")))
         scenario("runs", lambda: (client.runs(), client.runs(job="etl_job"), client.runs(statuses=["FAILURE"]),
                                   client.runs(limit=1)))
+        # Compute logs (#16): a failed step's stdout and stderr, its tail, every line of the
+        # run; a run without logs. (The 5 MB log is tested live only: no 5 MB cassette.)
+        scenario("failing_logs", lambda: (client.logs(runs["failing"], "parse_invoices", stream="both"),
+                                          client.logs(runs["failing"], "parse_invoices", max_bytes=1000),
+                                          client.log_lines(runs["failing"])))
+        scenario("logs_not_found", lambda: client.logs(runs["queued"]))
+        # Assets (#16): the list, every event of the partitioned demo asset, the newest
+        # four and the rest from their cursor, and a key Dagster answers with an empty Asset.
+        def asset_scenario():
+            client.assets()
+            client.asset_events("daily_orders")
+            newest = client.asset_events("daily_orders", limit=4)
+            client.asset_events("daily_orders", cursor=newest.attrs["cursor"])
+            client.asset_events("warehouse/sales_by_region")
+            client.asset_events("no/such/asset")
+
+        scenario("assets", asset_scenario)
         for name, commands in CLI_SCENARIOS.items():
             def run_cli(commands=commands):
                 for args in commands(runs):
@@ -79,6 +123,8 @@ def record(out: Path = CASSETTES) -> dict:
             "dagster_version": client.transport.server_version(),
             "runs": runs,
             "truth": {name: dagster_truth(demo.home, run_id) for name, run_id in runs.items()},
+            "compute_logs": {"failing": compute_log_truth(demo.home, runs["failing"])},
+            "assets": {key: dagster_asset_truth(demo.home, key) for key in ("daily_orders", "warehouse/sales_by_region")},
         }
     MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

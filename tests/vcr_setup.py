@@ -55,11 +55,25 @@ def _scrub_response(response):
     # of the repository (the JSON stays valid: only path prefixes change).
     body = response.get("body", {}).get("string")
     if isinstance(body, bytes):
-        text = body.decode("utf-8")
-        for path, placeholder in _machine_paths():
-            text = text.replace(path, placeholder)
-        response["body"]["string"] = text.encode("utf-8")
+        scrubbed = scrub_paths(body)
+        if scrubbed != body:
+            response["body"]["string"] = scrubbed
+            # A compute log download's length changes with its paths.
+            for name in list(headers):
+                if name.lower() == "content-length":
+                    headers[name] = [str(len(scrubbed))]
     return response
+
+
+def scrub_paths(body: bytes) -> bytes:
+    """`body` with the recording machine's paths replaced by placeholders.
+
+    Compute logs may hold bytes that are not UTF-8: they pass through unchanged.
+    """
+    text = body.decode("utf-8", "surrogateescape")
+    for path, placeholder in _machine_paths():
+        text = text.replace(path, placeholder)
+    return text.encode("utf-8", "surrogateescape")
 
 
 def make_vcr(record_mode: str) -> vcr.VCR:

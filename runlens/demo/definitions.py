@@ -27,6 +27,17 @@ failing_job
 slow_job
     Three sleeping steps (about 20 s in total by default) for following a run
     while it is in progress.
+printing_job
+    Runs on the in-process executor (one process, one compute log file for the whole
+    run): ``shout`` prints the demo's stdout/stderr blocks
+    (:mod:`runlens.demo.printed`), ``flood`` writes a few MB to stderr (op config ``mb``).
+    ``extract_orders`` (etl_job) and ``parse_invoices`` (failing_job, before it raises)
+    print the same blocks on the multiprocess executor, a file per step.
+daily_orders_job
+    The daily-partitioned asset ``daily_orders`` (group ``demo_daily``), one run over a
+    range of partitions (the ``dagster/asset_partition_range_*`` tags): each partition's materialization
+    carries ``row_count`` (int), ``duration_s`` (float) and ``source`` (url) metadata,
+    deterministic from the partition date and the run config's ``batch``.
 log_storm_job
     One step logging ``n`` lines (op config, default 1000) to build very large
     event logs. The op does nothing else; Dagster's sqlite event log still costs
@@ -37,21 +48,29 @@ This module imports dagster at import time; it is only ever loaded by Dagster
 processes, never by ``import runlens``.
 """
 
+import sys
 import time
 
 from dagster import (
+    AssetExecutionContext,
     AssetMaterialization,
     Config,
+    DailyPartitionsDefinition,
     Definitions,
     DynamicOut,
     DynamicOutput,
     MetadataValue,
     OpExecutionContext,
     RetryPolicy,
+    asset,
+    define_asset_job,
+    in_process_executor,
     job,
     multiprocess_executor,
     op,
 )
+
+from runlens.demo import printed
 
 #: Regions of the dynamic fan-out; each becomes a step ``process_region[<region>]``.
 REGIONS = ("emea", "amer", "apac")
@@ -60,6 +79,14 @@ REGIONS = ("emea", "amer", "apac")
 CHATTY_LINES = 300
 
 UNICODE_MESSAGE = "naïve café ✓ 数据 🚀"
+
+
+def _print_blocks(step: str) -> None:
+    """Write the step's stdout and stderr blocks (raw bytes: the same whatever the locale)."""
+    for stream, data in ((sys.stdout, printed.stdout_bytes(step)), (sys.stderr, printed.stderr_bytes(step))):
+        stream.flush()
+        stream.buffer.write(data)
+        stream.buffer.flush()
 
 
 # --------------------------------------------------------------------------- etl_job
@@ -71,6 +98,7 @@ def extract_orders(context: OpExecutionContext) -> list[dict]:
     orders = [
         {"id": i, "customer": i % 5, "product": i % 3, "amount": 10.0 + i, "region": REGIONS[i % 3]} for i in range(12)
     ]
+    _print_blocks("extract_orders")
     context.log.info(f"extracted {len(orders)} orders")
     return orders
 
@@ -184,7 +212,8 @@ def fetch_invoices(context: OpExecutionContext) -> list[dict]:
 
 @op
 def parse_invoices(context: OpExecutionContext, invoices: list[dict]) -> list[dict]:
-    """Fail for good with a two-level cause chain (no retry policy)."""
+    """Fail for good with a two-level cause chain (no retry policy), after printing."""
+    _print_blocks("parse_invoices")
     for invoice in invoices:
         try:
             invoice["currency"]
@@ -247,6 +276,37 @@ def slow_job():
     slow_end(slow_middle(slow_start()))
 
 
+# ---------------------------------------------------------------------- printing_job
+
+
+class FloodConfig(Config):
+    """How many megabytes the flood step writes to stderr."""
+
+    mb: float = printed.FLOOD_MB
+
+
+@op
+def shout(context: OpExecutionContext) -> int:
+    """Print the demo's stdout and stderr blocks."""
+    _print_blocks("shout")
+    return 1
+
+
+@op
+def flood(context: OpExecutionContext, config: FloodConfig, token: int) -> None:
+    """Write ``mb`` megabytes of numbered lines to stderr, as a chatty library would."""
+    sys.stderr.flush()
+    sys.stderr.buffer.write(printed.flood_bytes(config.mb))
+    sys.stderr.buffer.flush()
+    context.log.info(f"wrote {config.mb} MB to stderr")
+
+
+@job(description="Prints to stdout and stderr, a few MB of it, on the in-process executor (one log file).",
+     executor_def=in_process_executor)
+def printing_job():
+    flood(shout())
+
+
 # --------------------------------------------------------------------- log_storm_job
 
 
@@ -269,7 +329,42 @@ def log_storm_job():
     storm()
 
 
+# ------------------------------------------------------------------ daily_orders
+
+#: A fixed window, so the demo's partitions are the same whenever it runs.
+DAILY = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-15")
+
+
+class DailyOrdersConfig(Config):
+    """Which load this is: a later batch re-materializes partitions with other numbers."""
+
+    batch: int = 0
+
+
+def daily_row_count(partition: str, batch: int) -> int:
+    """The rows the demo loads for a partition (a weekly pattern plus a drift per batch)."""
+    day = int(partition[-2:])
+    return 1000 + 90 * (day % 7) + 25 * day + 40 * batch
+
+
+@asset(partitions_def=DAILY, group_name="demo_daily")
+def daily_orders(context: AssetExecutionContext, config: DailyOrdersConfig) -> None:
+    """Load a day of orders: one materialization per partition of the run's range."""
+    for key in context.partition_keys:
+        rows = daily_row_count(key, config.batch)
+        context.add_asset_metadata(
+            {"row_count": MetadataValue.int(rows), "duration_s": MetadataValue.float(round(rows / 4000, 3)),
+             "source": MetadataValue.url(f"https://example.com/orders/{key}")},
+            partition_key=key,
+        )
+    context.log.info(f"loaded {len(context.partition_keys)} partitions (batch {config.batch})")
+
+
+daily_orders_job = define_asset_job("daily_orders_job", selection=[daily_orders], partitions_def=DAILY)
+
+
 defs = Definitions(
-    jobs=[etl_job, failing_job, slow_job, log_storm_job],
+    assets=[daily_orders],
+    jobs=[etl_job, failing_job, slow_job, printing_job, log_storm_job, daily_orders_job],
     executor=multiprocess_executor.configured({"start_method": {"forkserver": {}}}),
 )

@@ -59,6 +59,8 @@ from typing import Any
 from ..vocabulary import TERMINAL_STATUSES
 
 __all__ = [
+    "DAILY_PARTITIONS",
+    "DAILY_RERUN_PARTITIONS",
     "DEFINITIONS_MODULE",
     "DEMO_TAG",
     "HELD",
@@ -88,7 +90,18 @@ HELD = "held"
 TEST_TAG = "runlens/test"
 
 #: The keys of :func:`seed_runs`' result.
-SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started")
+SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started", "printing",
+             "daily_orders", "daily_orders_rerun")
+
+#: Partitions of the demo's daily asset materialized by :func:`seed_runs`: the first
+#: run loads the whole range, the rerun loads the last three again (batch 1, more rows).
+DAILY_PARTITIONS = ("2026-11-01", "2026-11-07")
+DAILY_RERUN_PARTITIONS = ("2026-11-05", "2026-11-07")
+
+
+def _partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags of a run over a range of partitions, as a single-run backfill sets them."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 # The QueuedRunCoordinator queues runs launched through the webserver's GraphQL; the
 # dagster-daemon dequeues them (checking every second instead of every 5 s) and
@@ -977,13 +990,29 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
             interrupted, the two others never started.
         ``not_started``
             ``etl_job``, created and never launched: NOT_STARTED for good.
+        ``printing``
+            ``printing_job``, SUCCESS, on the in-process executor: one compute log
+            file for the run, with the demo's printed blocks and a 5 MB stderr flood.
+        ``daily_orders``
+            ``daily_orders_job``, SUCCESS: the daily-partitioned asset ``daily_orders``
+            over :data:`DAILY_PARTITIONS`, one run, a materialization per partition with
+            ``row_count``/``duration_s``/``source`` metadata.
+        ``daily_orders_rerun``
+            The same over :data:`DAILY_RERUN_PARTITIONS`, launched as soon as the first
+            has ended (batch 1: other row counts), so those partitions have two
+            materializations each.
     """
     started = time.monotonic()
     demo.start()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runlens-demo-seed") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="runlens-demo-seed") as pool:
         # A subprocess importing dagster for seconds: made while the others run.
         not_started = pool.submit(demo.create_run, "etl_job", {DEMO_TAG: "never-launched"})
         etl = demo.launch("etl_job")
+        daily = demo.launch("daily_orders_job", tags=_partition_range_tags(*DAILY_PARTITIONS))
+        # The rerun's materializations must come after the first run's: launched as soon as it ends.
+        rerun = pool.submit(_launch_after, demo, daily, "daily_orders_job",
+                            {"ops": {"daily_orders": {"config": {"batch": 1}}}},
+                            _partition_range_tags(*DAILY_RERUN_PARTITIONS))
         failing = demo.launch("failing_job")
         queued = demo.launch("etl_job", held=True)
         canceled_queued = demo.launch("failing_job", held=True)
@@ -993,12 +1022,22 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         canceled_running = demo.launch("slow_job", long_first_step, {DEMO_TAG: "canceled-while-running"})
         demo.wait_for_event(canceled_running, "STEP_START")
         demo.terminate(canceled_running)
-        for run_id in (etl, failing, canceled_queued, canceled_running):
+        # Launched last so it does not slow the slow_job's first step, which is awaited above.
+        printing = demo.launch("printing_job")
+        rerun = rerun.result()
+        for run_id in (etl, failing, canceled_queued, canceled_running, printing, daily, rerun):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,
-                "canceled_running": canceled_running, "not_started": not_started.result()}
+                "canceled_running": canceled_running, "not_started": not_started.result(),
+                "printing": printing, "daily_orders": daily, "daily_orders_rerun": rerun}
     demo._log(f"seeded {len(runs)} runs in {time.monotonic() - started:.1f} s")
     return runs
+
+
+def _launch_after(demo: DemoDagster, first: str, job_name: str, run_config: dict, tags: dict[str, str]) -> str:
+    """Wait for run ``first`` to end, then launch ``job_name``; its run id."""
+    demo.wait(first)
+    return demo.launch(job_name, run_config, tags)
 
 
 def connect(*, log: Callable[[str], None] | None = print, **client_options: Any):

@@ -56,7 +56,8 @@ def show_run(client, run_id: str, out_dir: Path) -> Path:
 
     run = client.run(run_id)
     events = client.events(run_id)
-    summary = run_summary(events, run)
+    # A failed run's summary ends with the failing step's last stderr lines (its compute log).
+    summary = run_summary(events, run, logs=client if str(run.status) == "FAILURE" else None, log_lines=8)
     _section(f"{run.job_name}  {run.id}  {run.status}")
     click.echo(str(summary))
     click.echo()

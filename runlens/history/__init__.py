@@ -5,8 +5,9 @@
 >>> h.steps(job="etl_job")                                    # doctest: +SKIP
 
 Modules: :mod:`.store` (layout, manifest, lock, commit protocol), :mod:`.sync` (what a
-sync fetches and when a run is final), :mod:`.query` (reads with filters pushed into the
-Parquet scan, DuckDB views), :mod:`.tables` (frames ↔ stored tables).
+sync fetches and when a run is final), :mod:`.light` (the light sync's stepStats rows),
+:mod:`.maintenance` (compaction, repair, migration), :mod:`.query` (reads with filters
+pushed into the Parquet scan, DuckDB views), :mod:`.tables` (frames ↔ stored tables).
 """
 
 from __future__ import annotations
@@ -91,14 +92,15 @@ class History:
     def __repr__(self) -> str:
         if not self._store.exists():
             return f"runlens.History({self.path!r}, empty)"
-        manifest = self._store.manifest()
+        manifest = self._store.manifest(allow_old=True)
         runs = manifest["runs"]
         final = sum(1 for st in runs.values() if st.get("final"))
         return (f"runlens.History({self.path!r}, {len(runs)} runs, {final} final, "
                 f"of {manifest.get('endpoint')}, synced {manifest.get('synced_at')})")
 
     def sync(self, client: Client, *, job: str | None = None, since: Any = None, until: Any = None,
-             grace: float = GRACE, max_workers: int = 4, progress: bool | None = None) -> SyncReport:
+             grace: float = GRACE, max_workers: int = 4, progress: bool | None = None,
+             events: bool = True) -> SyncReport:
         """Bring the store up to date: new and changed runs, and the events of finished runs.
 
         Parameters
@@ -114,11 +116,26 @@ class History:
             stores an ENGINE_EVENT after the run's last status event).
         max_workers : int
             Runs whose events are fetched at once.
+        events : bool
+            False for the *light* sync: instead of every event, Dagster's own ``stepStats``
+            of each finished run, 100 runs a request, stored as its ``steps`` rows
+            (``source = "stepStats"`` in the stored table, the runs in
+            ``h.steps().attrs["light_runs"]``). They lack the IO/worker/retry split and
+            the error, have no SKIPPED row for a step abandoned after an upstream failure,
+            and call a step interrupted by a cancellation FAILURE. A later full sync fetches
+            those runs' events and replaces their rows (see :mod:`runlens.history.light`).
 
         Returns
         -------
         SyncReport
-            Runs discovered, updated and made final, events and steps written, seconds.
+            Runs discovered, updated and made final (or light), events and steps written,
+            files compacted, seconds.
+
+        Notes
+        -----
+        A store of an older format is migrated in place first; when a partition holds more
+        than ``COMPACT_AT`` (8) files, its small files are merged at the end
+        (:meth:`compact`).
 
         Raises
         ------
@@ -130,7 +147,50 @@ class History:
         from .sync import sync
 
         return sync(self._store, client, job=job, since=since, until=until, grace=grace,
-                    max_workers=max_workers, progress=progress)
+                    max_workers=max_workers, progress=progress, events=events)
+
+    def compact(self) -> Any:
+        """Merge the small files many syncs leave: every partition with two or more under 1M rows.
+
+        A sync does it by itself once a partition holds more than 8 files. Crash-safe (the
+        commit protocol of every sync); readers never see a row twice.
+
+        Returns
+        -------
+        runlens.history.maintenance.CompactReport
+            Data files before and after, files merged, seconds.
+        """
+        from .maintenance import compact_store
+
+        return compact_store(self._store)
+
+    def repair(self, client: Client, *, events: bool = True, **sync_options: Any) -> Any:
+        """Find missing, corrupt or truncated files, drop them and what they held, and refetch it.
+
+        Every listed file is read whole (a file with another row count than the manifest's
+        counts as broken). The runs whose events were in a broken file lose all their
+        stored events and are fetched again by the sync that follows (``sync_options`` as
+        for :meth:`sync`); steps lost with a broken steps file are recomputed from the
+        stored events. A store whose manifest cannot be read is rebuilt from the server.
+
+        Returns
+        -------
+        runlens.history.maintenance.RepairReport
+            The problems found (file → what is wrong), the runs refetched, and the sync's report.
+        """
+        from .maintenance import repair
+
+        return repair(self._store, client, events=events, **sync_options)
+
+    def migrate(self) -> int | None:
+        """Bring a store written by an older runlens to this one's format, in place (crash-safe).
+
+        Any sync, compaction or repair does it first by itself; reading an older store fails
+        with a message pointing here. Returns the format version the store had (None: no store yet).
+        """
+        from .maintenance import migrate_store
+
+        return migrate_store(self._store)
 
     def runs(self, *, job: str | None = None, statuses: Any = None, since: Any = None,
              until: Any = None) -> pd.DataFrame:
@@ -138,8 +198,8 @@ class History:
         (events stored). ``since``/``until`` bound the creation time."""
         from .query import read_runs
 
-        return read_runs(self._store, self._store.manifest(), job=job, statuses=statuses,
-                         since=parse_time(since, what="since"), until=parse_time(until, what="until"))
+        since, until = parse_time(since, what="since"), parse_time(until, what="until")
+        return self._read(lambda m: read_runs(self._store, m, job=job, statuses=statuses, since=since, until=until))
 
     def events(self, run_ids: Any = None, *, job: str | None = None, types: Any = None, step: Any = None,
                levels: Any = None, since: Any = None, until: Any = None) -> pd.DataFrame:
@@ -151,20 +211,22 @@ class History:
         """
         from .query import read_events
 
-        return read_events(self._store, self._store.manifest(), run_ids=run_ids, job=job, types=types, step=step,
-                           levels=levels, since=parse_time(since, what="since"),
-                           until=parse_time(until, what="until"))
+        since, until = parse_time(since, what="since"), parse_time(until, what="until")
+        return self._read(lambda m: read_events(self._store, m, run_ids=run_ids, job=job, types=types, step=step,
+                                                levels=levels, since=since, until=until))
 
     def steps(self, run_ids: Any = None, *, job: str | None = None, since: Any = None,
               until: Any = None) -> pd.DataFrame:
         """Stored :func:`runlens.step_durations` rows of the final runs (computed at sync; no event is read).
 
-        ``since``/``until`` bound the runs' creation time.
+        ``since``/``until`` bound the runs' creation time. Runs synced light (``events=False``)
+        have Dagster's ``stepStats`` rows instead, without the IO/worker/retry split:
+        ``attrs["light_runs"]`` lists them.
         """
         from .query import read_steps
 
-        return read_steps(self._store, self._store.manifest(), run_ids=run_ids, job=job,
-                          since=parse_time(since, what="since"), until=parse_time(until, what="until"))
+        since, until = parse_time(since, what="since"), parse_time(until, what="until")
+        return self._read(lambda m: read_steps(self._store, m, run_ids=run_ids, job=job, since=since, until=until))
 
     def sql(self, query: str) -> pd.DataFrame:
         """Run a DuckDB query over the views ``runs``, ``events`` and ``steps``; returns a DataFrame.
@@ -173,7 +235,21 @@ class History:
         """
         from .query import sql
 
-        return sql(self._store, self._store.manifest(), query)
+        return self._read(lambda m: sql(self._store, m, query))
+
+    def _read(self, read: Any) -> Any:
+        """``read(manifest)``; once more with the new manifest if a commit (a compaction) removed a
+        file under it while it read."""
+        from ..errors import StoreError
+
+        manifest = self._store.manifest()
+        try:
+            return read(manifest)
+        except StoreError:
+            again = self._store.manifest()
+            if again is manifest:
+                raise
+            return read(again)
 
     def final_events(self, run_id: str) -> pd.DataFrame | None:
         """The stored events of a final run, or None when the run is not stored whole (read-through)."""

@@ -1,25 +1,29 @@
 """Reading the store: runs, events and steps frames, with filters pushed into the Parquet scan.
 
-Files are chosen from the manifest (by partition month and the jobs each file holds), then
-scanned with a ``pyarrow.dataset`` filter on ``run_id``, ``job_name`` and time, so row
-groups whose statistics rule them out are never read. Type and level filters are pushed
-into the scan as well (a superset: the case-insensitive test), and :func:`filter_events`
-then applies the exact ``--type``/``--step``/``--level`` semantics to what was read.
+Files are chosen from the manifest (by partition month and the jobs each file holds). Events
+are streamed row group by row group (:func:`_scan_events`): row groups whose statistics rule
+out the run, job and time bounds are never read, and the exact ``--type``/``--step``/``--level``
+tests of :mod:`runlens.filters` run during the scan. Steps and runs are scanned with a
+``pyarrow.dataset`` filter. The planning (:func:`events_plan`, :func:`steps_plan`) and the
+frames (:func:`events_of`, :func:`steps_of`) are shared with ``runlens.dask``, whose
+partitions make the same reads on their files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from ..errors import InvalidArgument, StoreError
-from .store import Store
+from .store import REPAIR_HINT, Store
 from .tables import EVENTS_SCHEMA, RUNS_SCHEMA, STEPS_SCHEMA, TS, events_frame_of, runs_frame_of, steps_frame_of
 
 
@@ -53,6 +57,132 @@ def _scan(paths: list[str], schema: pa.Schema, expression: Any, filesystem: Any 
         raise StoreError(_corrupt_message(paths, exc, filesystem)) from None
 
 
+#: Columns read as Arrow dictionaries: few distinct values, each tested once.
+_LABELS = ("run_id", "job_name", "level", "event_type", "step_key")
+
+
+@dataclass
+class _Bounds:
+    """What an events query keeps besides the filter tests: exact per row, and per row group
+    by its statistics (rows are sorted by job, run creation, run id and seq)."""
+
+    ids: frozenset[str] | None = None
+    job: str | None = None
+    created: tuple[int, int] | None = None  # ms, inclusive: the creation range of ``ids``
+    since: int | None = None  # ms, timestamp >= since
+    until: int | None = None  # ms, timestamp < until
+
+    def columns(self) -> set[str]:
+        return ({"run_id"} if self.ids is not None else set()) | ({"job_name"} if self.job is not None else set()) \
+            | ({"timestamp"} if self.since is not None or self.until is not None else set())
+
+    def excludes(self, group: Any, index: dict[str, int]) -> bool:
+        """Whether a row group's statistics rule out every row."""
+        def span(name: str) -> tuple[Any, Any] | None:
+            stats = group.column(index[name]).statistics
+            return (stats.min, stats.max) if stats is not None and stats.has_min_max else None
+
+        if self.job is not None and (got := span("job_name")) and not got[0] <= self.job <= got[1]:
+            return True
+        if self.created is not None and (got := span("run_created")):
+            low, high = _ms(got[0]), _ms(got[1])
+            if high < self.created[0] or low > self.created[1]:
+                return True
+        if (self.since is not None or self.until is not None) and (got := span("timestamp")):
+            low, high = _ms(got[0]), _ms(got[1])
+            if (self.since is not None and high < self.since) or (self.until is not None and low >= self.until):
+                return True
+        return False
+
+    def rows(self, head: pa.Table) -> np.ndarray:
+        """A mask of the rows of ``head`` within the bounds."""
+        mask = np.ones(head.num_rows, dtype=bool)
+        if self.ids is not None:
+            mask &= _label_mask(head.column("run_id"), lambda values: [v in self.ids for v in values])
+        if self.job is not None:
+            mask &= _label_mask(head.column("job_name"), lambda values: [v == self.job for v in values])
+        if self.since is not None or self.until is not None:
+            millis = head.column("timestamp").cast(pa.timestamp("ms")).cast(pa.int64()).fill_null(-2**62)
+            millis = millis.to_numpy()
+            if self.since is not None:
+                mask &= millis >= self.since
+            if self.until is not None:
+                mask &= millis < self.until
+        return mask
+
+
+def _ms(value: Any) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            from datetime import UTC
+
+            value = value.replace(tzinfo=UTC)
+        return round(value.timestamp() * 1000)
+    return int(value)
+
+
+def _label_mask(column: pa.ChunkedArray, test: Any) -> np.ndarray:
+    """``test`` (values -> list of bools) of each row of a label column, run once per distinct value."""
+    out = np.empty(len(column), dtype=bool)
+    start = 0
+    for chunk in column.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        hits = np.append(np.asarray(test(chunk.dictionary.to_pylist()), dtype=bool), False)
+        codes = chunk.indices.fill_null(len(chunk.dictionary)).to_numpy(zero_copy_only=False)
+        out[start:start + len(chunk)] = hits[codes]
+        start += len(chunk)
+    return out
+
+
+def _scan_events(paths: list[str], bounds: _Bounds, tests: list, filesystem: Any = None) -> pa.Table:
+    """The events rows of ``paths`` within ``bounds`` that pass every ``(column, test)`` of
+    :mod:`runlens.filters` (exactly as :func:`filter_events` tests them).
+
+    Streams row group by row group, in two passes: the few columns the filters read
+    (labels as Arrow dictionaries, each distinct value tested once), then, only for the
+    row groups with a match, the other columns, of which only the matching rows are kept.
+    Row groups whose statistics rule the bounds out are never read, and memory holds the
+    result plus one row group. A filter that matches in most row groups costs about a
+    plain read of the files. ``filesystem`` (pyarrow or fsspec) for a store at a URL.
+    """
+    import pyarrow.parquet as pq
+
+    from ..filters import _hits
+
+    needed = sorted({name for name, _ in tests} | bounds.columns(), key=EVENTS_SCHEMA.names.index)
+    if not paths or not needed:
+        return _scan(paths, EVENTS_SCHEMA, None, filesystem)
+    rest = [name for name in EVENTS_SCHEMA.names if name not in needed]
+    pieces: list[pa.Table] = []
+    path = paths[0]
+    try:
+        for path in paths:
+            reader = pq.ParquetFile(path, read_dictionary=[c for c in _LABELS if c in needed], filesystem=filesystem)
+            metadata = reader.metadata
+            index = {metadata.schema.column(j).name: j for j in range(metadata.num_columns)}
+            for i in range(metadata.num_row_groups):
+                if bounds.excludes(metadata.row_group(i), index):
+                    continue
+                head = reader.read_row_group(i, columns=needed)
+                mask = bounds.rows(head)
+                for name, test in tests:
+                    if mask.any():
+                        mask &= _label_mask(head.column(name), lambda values, test=test: _hits(values, test))
+                rows = np.flatnonzero(mask)
+                if not len(rows):
+                    continue
+                picked = head.take(rows)
+                if rest:
+                    tail = reader.read_row_group(i, columns=rest).take(rows)
+                    for name in rest:
+                        picked = picked.append_column(tail.schema.field(name), tail.column(name))
+                pieces.append(picked.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StoreError(_corrupt_message([path], exc, filesystem)) from None
+    return pa.concat_tables(pieces) if pieces else EVENTS_SCHEMA.empty_table()
+
+
 def _corrupt_message(paths: list[str], exc: Exception, filesystem: Any = None) -> str:
     # Name the broken file: arrow's message usually does; otherwise find it.
     import pyarrow.parquet as pq
@@ -66,8 +196,7 @@ def _corrupt_message(paths: list[str], exc: Exception, filesystem: Any = None) -
                 bad = path
                 break
     where = bad or ", ".join(paths[:3])
-    return (f"cannot read the History store file {where}: it is corrupt or truncated ({exc}); restore it or sync "
-            "into a new folder to rebuild the store")
+    return (f"cannot read the History store file {where}: it is corrupt or truncated ({exc}); {REPAIR_HINT}")
 
 
 def _and(parts: list[Any]) -> Any:
@@ -108,27 +237,26 @@ def read_runs(store: Store, manifest: dict, *, job: str | None = None, statuses:
 def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str | None = None, types: Any = None,
                 step: Any = None, levels: Any = None, since: datetime | None = None,
                 until: datetime | None = None) -> pd.DataFrame:
-    rels, parts = events_plan(manifest, run_ids=run_ids, job=job, types=types, levels=levels, since=since,
-                              until=until)
-    table = _scan([str(store.resolve(rel, manifest)) for rel in rels], EVENTS_SCHEMA, _and(parts))
+    rels, bounds, tests = events_plan(manifest, run_ids=run_ids, job=job, types=types, step=step, levels=levels,
+                                      since=since, until=until)
+    table = _scan_events([str(store.resolve(rel, manifest)) for rel in rels], bounds, tests)
     frame = events_of(table, types=types, step=step, levels=levels)
     frame.attrs.update(run_ids=list(frame["run_id"].cat.categories), endpoint=manifest.get("endpoint"),
-                       complete=True, has_more=False, source="history")
+                       filtered=frame.attrs.pop("filtered"), complete=True, has_more=False, source="history")
     return frame
 
 
 def events_plan(manifest: dict, *, run_ids: Any = None, job: str | None = None, types: Any = None,
-                levels: Any = None, since: datetime | None = None,
-                until: datetime | None = None) -> tuple[list[str], list[Any]]:
-    """The event files (paths relative to the store) a query can find rows in, and its scan filters.
+                step: Any = None, levels: Any = None, since: datetime | None = None,
+                until: datetime | None = None) -> tuple[list[str], _Bounds, list]:
+    """The event files (paths relative to the store) a query can find rows in, its bounds and its filter tests.
 
-    The one translation of :meth:`History.events`'s filters into what Parquet readers push
-    down (``runlens.dask`` reads with it too): files chosen from the manifest by month, job and
-    run, and ``pyarrow.compute`` expressions (to be and-ed) on run, job, time, and a
-    case-insensitive superset of the type and level filters. :func:`events_of` applies the rest.
+    The one translation of :meth:`History.events`'s filters (``runlens.dask`` reads with it
+    too): files chosen from the manifest by month, job and run; the run, job and time
+    :class:`_Bounds`; and the ``(column, test)`` pairs of :mod:`runlens.filters`, all three for
+    :func:`_scan_events`. :func:`events_of` makes the frame of what it read.
     """
-    from ..event_types import twins
-    from ..filters import parse_levels, parse_types
+    from ..filters import _filters, parse_levels, parse_types
 
     ids = _run_ids(run_ids)
     type_names = parse_types(types)
@@ -139,17 +267,12 @@ def events_plan(manifest: dict, *, run_ids: Any = None, job: str | None = None, 
         # The manifest knows which files hold each run: a lookup by run opens only those.
         holding = {f for r in ids for f in manifest["runs"].get(r, {}).get("files", [])}
         rels = [rel for rel in rels if rel in holding]
-    parts = _run_and_job(manifest, ids, job)
-    if since is not None:
-        parts.append(pc.field("timestamp") >= pa.scalar(since, type=TS))
-    if until is not None:
-        parts.append(pc.field("timestamp") < pa.scalar(until, type=TS))
-    if type_names:
-        wanted = sorted({t for name in type_names for t in twins(name)})
-        parts.append(pc.utf8_upper(pc.field("event_type")).isin(wanted))
-    if level_names:
-        parts.append(pc.utf8_upper(pc.field("level")).isin(level_names))
-    return rels, parts
+    created = [manifest["runs"][r].get("created_ms", 0) for r in ids if r in manifest["runs"]] if ids else []
+    bounds = _Bounds(ids=None if ids is None else frozenset(ids), job=job,
+                     created=(min(created), max(created)) if created else None,
+                     since=None if since is None else _ms(since), until=None if until is None else _ms(until))
+    _unknown, tests = _filters(types, step, levels) if (type_names or step or level_names) else ([], [])
+    return rels, bounds, tests
 
 
 def events_of(table: pa.Table, *, types: Any = None, step: Any = None, levels: Any = None) -> pd.DataFrame:
@@ -174,7 +297,8 @@ def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | 
 
 def steps_plan(manifest: dict, *, run_ids: Any = None, job: str | None = None, since: datetime | None = None,
                until: datetime | None = None) -> tuple[list[str], list[Any]]:
-    """The steps files a query can find rows in and its scan filters (as :func:`events_plan`)."""
+    """The steps files a query can find rows in and its scan filters (``pyarrow.compute`` expressions, to be
+    and-ed), as :func:`events_plan`."""
     ids = _run_ids(run_ids)
     months = _months_of(manifest, ids)
     if since is not None:
@@ -192,8 +316,14 @@ def steps_plan(manifest: dict, *, run_ids: Any = None, job: str | None = None, s
 
 
 def steps_of(table: pa.Table) -> pd.DataFrame:
-    """Scanned step rows as the :func:`runlens.step_durations` frame, runs in creation order."""
-    return steps_frame_of(table.sort_by([("run_created", "ascending"), ("run_id", "ascending")]))
+    """Scanned step rows as the :func:`runlens.step_durations` frame, runs in creation order;
+    ``attrs["light_runs"]``: the runs whose rows are Dagster's stepStats (a light sync), not
+    step_durations of their events."""
+    table = table.sort_by([("run_created", "ascending"), ("run_id", "ascending")])
+    frame = steps_frame_of(table)
+    light = table.filter(pc.field("source") == "stepStats").column("run_id")
+    frame.attrs["light_runs"] = pc.unique(light).to_pylist()
+    return frame
 
 
 def _created_range(manifest: dict, ids: list[str]) -> list[Any]:

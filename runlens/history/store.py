@@ -22,11 +22,15 @@ Commit protocol (one *batch*, several per sync):
 2. ``manifest.json`` is written to a temporary file, fsynced and ``os.replace``\\ d: the
    commit point. It lists the new files under their final names and, in ``pending``,
    the renames still to do (``runs.parquet`` is replaced by its rename, atomically);
-3. each temporary file is ``os.replace``\\ d to its final name and the directories fsynced.
+3. the files the new manifest no longer lists (merged by a compaction, rewritten without a
+   run's rows) are deleted, *then* each temporary file is ``os.replace``\\ d to its final
+   name and the directories fsynced: a ``*.parquet`` glob may miss those rows for a moment,
+   never sees them twice.
 
 A crash before 2 leaves only temporary files, which every reader ignores and the next
 sync deletes. A crash between 2 and 3 leaves committed files under their temporary
-names: runlens's readers read them there, and the next sync finishes the renames. So
+names: runlens's readers read them there, and the next sync deletes what is no longer
+listed and finishes the renames (:meth:`Store.recover`). So
 a visible ``*.parquet`` file is always a committed, complete one.
 """
 
@@ -44,15 +48,21 @@ from typing import Any
 from ..errors import StoreError, StoreLocked
 
 #: The on-disk format this runlens writes; a store with a higher one was written by a newer runlens.
-FORMAT_VERSION = 1
+#: 2: steps files have a ``source`` column ("events" or "stepStats", the light sync's rows).
+#: A store of an older format is migrated in place by the next sync (or :meth:`History.migrate`).
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 RUNS_FILE = "runs/runs.parquet"
 LOCK = ".lock"
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".partial"
 
 # A test hook: the sync sends itself SIGKILL at the named commit point
-# (before-temp-fsync, before-manifest, after-manifest, after-rename).
+# (before-temp-fsync, before-manifest, after-manifest, after-remove, after-rename); a
+# compaction's and a migration's commits name theirs with a prefix (compact-after-manifest,
+# migrate-after-manifest, ...).
 KILL_ENV = "RUNLENS_HISTORY_KILL_AT"
+#: What the errors about a damaged store tell the user to run.
+REPAIR_HINT = "run `runlens sync --repair` (History.repair(client)) to drop what is broken and refetch it"
 
 
 def crash_point(name: str) -> None:
@@ -102,8 +112,11 @@ class Store:
     def exists(self) -> bool:
         return (self.root / MANIFEST).is_file()
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, *, allow_old: bool = False) -> dict[str, Any]:
         """The committed manifest; an empty one for a store not created yet.
+
+        A store of an older format is refused (with what to run to migrate it) unless
+        ``allow_old``: only a writer holding the lock, which migrates it, reads it so.
 
         Parsed once per commit: every commit replaces the file (a new inode), so its stat
         tells whether the cached one is current. It holds every run's record, so a store of
@@ -117,9 +130,15 @@ class Store:
             stat = None
         key = None if stat is None else (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if key is not None and self._cached is not None and self._cached[0] == key:
-            return self._cached[1]
-        manifest = self._read_manifest(path)
-        self._cached = None if key is None else (key, manifest)
+            manifest = self._cached[1]
+        else:
+            manifest = self._read_manifest(path)
+            self._cached = None if key is None else (key, manifest)
+        version = manifest["format_version"]
+        if version < FORMAT_VERSION and not allow_old:
+            raise StoreError(f"the History store {str(self.root)!r} has format version {version}, written by an older "
+                             f"runlens; this one reads version {FORMAT_VERSION}: run `runlens sync --migrate --store "
+                             f"{self.root}` (or History(path).migrate(); any sync migrates it too) to upgrade it in place")
         return manifest
 
     def _read_manifest(self, path: Path) -> dict[str, Any]:
@@ -127,8 +146,8 @@ class Store:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             if self.root.is_dir() and any(self.root.glob("*/**/*.parquet")):
-                raise StoreError(f"{path} is missing but the store holds data files: the store is damaged; "
-                                 "sync into a new folder to rebuild it") from None
+                raise _damaged(f"{path} is missing but the store holds data files: the store is damaged; "
+                               f"{REPAIR_HINT} (without its manifest the store is rebuilt from the server)") from None
             return empty_manifest(None)
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -136,8 +155,9 @@ class Store:
             manifest = json.loads(text)
             version = manifest["format_version"]
         except (ValueError, KeyError, TypeError):
-            raise StoreError(f"{path} is not a runlens History manifest (unreadable JSON or no format_version): "
-                             "the store is damaged; sync into a new folder to rebuild it") from None
+            raise _damaged(f"{path} is not a runlens History manifest (unreadable JSON or no format_version): "
+                           f"the store is damaged; {REPAIR_HINT} (without its manifest the store is rebuilt from "
+                           "the server)") from None
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise StoreError(f"the History store {str(self.root)!r} has format version {version}, written by a newer "
                              f"runlens; this one reads up to version {FORMAT_VERSION}: upgrade runlens "
@@ -152,14 +172,15 @@ class Store:
             return self.root / temp
         if not final.is_file():
             raise StoreError(f"the History store's manifest lists {final} but the file is missing: the store is "
-                             "damaged; restore the file or sync into a new folder to rebuild the store")
+                             f"damaged; {REPAIR_HINT}")
         return final
 
     # -- writing ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the store's lock (failing at once if a sync holds it) and recover from a crash."""
+    def locked(self, *, recover: bool = True) -> Iterator[None]:
+        """Hold the store's lock (failing at once if a sync holds it) and recover from a crash
+        (unless not ``recover``: a repair first checks that the manifest can be read)."""
         try:
             import fcntl  # POSIX only; imported here so reading works anywhere
         except ImportError:
@@ -179,7 +200,8 @@ class Store:
                 raise StoreLocked(f"another sync is writing to the History store {str(self.root)!r}: wait for it to "
                                   "finish and run this one again") from None
             self._check_writable()
-            self.recover()
+            if recover:
+                self.recover()
             yield
         finally:
             os.close(fd)  # releases the lock; so does a killed process's exit
@@ -193,8 +215,20 @@ class Store:
                              "check its permissions and free space") from None
 
     def recover(self) -> None:
-        """Finish the renames a committed batch left pending; delete every uncommitted temporary file."""
-        manifest = self.manifest()
+        """Finish a committed batch: delete what it no longer lists, do its pending renames, delete
+        every uncommitted temporary file.
+
+        Deleting comes before renaming, as in :meth:`commit`: a reader globbing ``*.parquet``
+        may miss rows for a moment (a compaction's merged files), never see them twice.
+        """
+        manifest = self.manifest(allow_old=True)
+        # Data files a committed manifest no longer lists (replaced by a compaction, a light
+        # run's upgrade or a steps recomputation, whose deletion a crash cut short).
+        listed = {entry["path"] for kind in ("events", "steps") for entry in manifest["files"][kind]}
+        for kind in ("events", "steps"):
+            for path in (self.root / kind).rglob("*.parquet"):
+                if path.relative_to(self.root).as_posix() not in listed:
+                    path.unlink()
         pending = manifest.get("pending", {})
         for rel, temp in pending.items():
             if (self.root / temp).is_file():
@@ -203,15 +237,11 @@ class Store:
         for stray in self.root.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
             with contextlib.suppress(FileNotFoundError):
                 stray.unlink()
-        # Data files a committed manifest no longer lists (replaced steps whose deletion a crash cut short).
-        listed = {entry["path"] for kind in ("events", "steps") for entry in manifest["files"][kind]}
-        for kind in ("events", "steps"):
-            for path in (self.root / kind).rglob("*.parquet"):
-                if path.relative_to(self.root).as_posix() not in listed:
-                    path.unlink()
 
-    def write_temp(self, rel: str, write, batch: int) -> str:
-        """Write a new file with ``write(file_object)`` under its temporary name, fsynced; returns that name."""
+    def write_temp(self, rel: str, write, batch: int, stage: str = "") -> str:
+        """Write a new file with ``write(file_object)`` under its temporary name, fsynced; returns that name.
+
+        ``stage`` prefixes the names of the crash points (``compact-``, ``migrate-``)."""
         temp = temp_name(rel, batch)
         path = self.root / temp
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +249,7 @@ class Store:
             with open(path, "wb") as f:
                 write(f)
                 f.flush()
-                crash_point("before-temp-fsync")
+                crash_point(f"{stage}before-temp-fsync")
                 os.fsync(f.fileno())
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -228,12 +258,18 @@ class Store:
                              "check free space and permissions)") from None
         return temp
 
-    def commit(self, manifest: dict[str, Any], renames: dict[str, str]) -> None:
-        """Make ``manifest`` (listing the files of ``renames``: final → temporary) the store's state."""
+    def commit(self, manifest: dict[str, Any], renames: dict[str, str], remove: list[str] = (),
+               stage: str = "") -> None:
+        """Make ``manifest`` (listing the files of ``renames``: final → temporary) the store's state.
+
+        ``remove`` are files the new manifest no longer lists (merged, rewritten): deleted
+        after the commit point and before the renames, so a ``*.parquet`` glob never sees
+        their rows twice. ``stage`` prefixes the crash points' names.
+        """
         manifest = dict(manifest, pending=renames)
         path = self.root / MANIFEST
         temp = self.root / temp_name(MANIFEST, int(manifest.get("batch", 0)))
-        crash_point("before-manifest")
+        crash_point(f"{stage}before-manifest")
         try:
             with open(temp, "w", encoding="utf-8") as f:
                 json.dump(manifest, f, separators=(",", ":"))
@@ -246,20 +282,36 @@ class Store:
                 temp.unlink()
             raise StoreError(f"cannot write {path}: {exc.strerror or exc} (the store is left as it was; "
                              "check free space and permissions)") from None
-        crash_point("after-manifest")
+        crash_point(f"{stage}after-manifest")
         dirs = set()
+        for rel in remove:
+            if rel in renames:
+                continue  # replaced in place by its rename
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / rel).unlink()
+            dirs.add((self.root / rel).parent)
+        if remove:
+            crash_point(f"{stage}after-remove")
         for rel, temp_rel in renames.items():
             os.replace(self.root / temp_rel, self.root / rel)
             dirs.add((self.root / rel).parent)
         for directory in dirs:
             _fsync_dir(directory)
-        crash_point("after-rename")
+        crash_point(f"{stage}after-rename")
 
     def remove(self, rels: list[str]) -> None:
         """Delete files a committed manifest no longer lists."""
         for rel in rels:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / rel).unlink()
+
+
+def _damaged(message: str) -> StoreError:
+    """The error of a store whose manifest is lost: ``damaged`` tells a repair it may rebuild the store
+    (and not, say, a store of a newer runlens)."""
+    exc = StoreError(message)
+    exc.damaged = True
+    return exc
 
 
 def _fsync_dir(directory: Path) -> None:

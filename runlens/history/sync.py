@@ -15,6 +15,11 @@
 4. **Steps** (:func:`runlens.step_durations`) of each run made final are computed from its
    complete stored events and stored with :data:`runlens.steps.STEPS_VERSION`.
 
+With ``events=False`` (the *light* sync, :mod:`.light`) steps 3 and 4 are replaced by
+Dagster's own ``stepStats`` of the finished runs, 100 runs a request; a later full sync
+upgrades those runs. A store of an older format is migrated first, and a partition left
+with too many files is compacted last (:mod:`.maintenance`).
+
 Work is committed in batches of runs (see :mod:`runlens.history.store`): a sync that
 fails keeps what it committed, and the next one redoes only the rest. The high-water mark
 moves only when a whole sync succeeded.
@@ -23,7 +28,6 @@ moves only when a whole sync succeeded.
 from __future__ import annotations
 
 import copy
-import io
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +65,8 @@ class SyncReport:
     steps_written: int = 0
     files_written: int = 0
     batches: int = 0
+    runs_light: int = 0  # runs whose steps came from Dagster's stepStats (events=False)
+    files_compacted: int = 0  # small files merged by the compaction that followed
     seconds: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -73,14 +79,19 @@ class SyncReport:
         """One line for the CLI."""
         line = (f"Synced: {self.runs_discovered} runs discovered, {self.runs_updated} new or changed, "
                 f"{self.runs_made_final} made final, {self.events_written:,} events written in {self.seconds:.1f} s")
+        if self.runs_light:
+            line += f", {self.runs_light} runs' steps from Dagster's stepStats (light)"
         if self.skipped:
             line += f" ({len(self.skipped)} runs gone from the server, skipped)"
+        if self.files_compacted:
+            line += f"; {self.files_compacted} small files compacted"
         return line
 
     def as_dict(self) -> dict[str, Any]:
         return {"runs_discovered": self.runs_discovered, "runs_updated": self.runs_updated,
                 "runs_made_final": self.runs_made_final, "events_written": self.events_written,
                 "steps_written": self.steps_written, "files_written": self.files_written, "batches": self.batches,
+                "runs_light": self.runs_light, "files_compacted": self.files_compacted,
                 "seconds": round(self.seconds, 3), "skipped": self.skipped}
 
 
@@ -111,9 +122,10 @@ def _record_key(record: dict) -> tuple:
 
 def sync(store: Store, client: Client, *, job: str | None = None, since: Any = None, until: Any = None,
          grace: float = GRACE, batch_runs: int | None = None, max_workers: int = 4,
-         progress: bool | None = None) -> SyncReport:
+         progress: bool | None = None, events: bool = True) -> SyncReport:
     """See :meth:`runlens.History.sync`."""
     from ..steps import STEPS_VERSION
+    from . import maintenance
 
     started = time.monotonic()
     batch_runs = batch_runs or BATCH_RUNS
@@ -121,7 +133,7 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
     since_at = parse_time(since, what="since")
     until_at = parse_time(until, what="until")
     with store.locked():
-        manifest = store.manifest()
+        manifest = maintenance.migrated(store)
         endpoint = client.deployment_identity
         if manifest.get("endpoint") not in (None, endpoint):
             raise StoreError(f"the History store {str(store.root)!r} holds runs of {manifest['endpoint']}, not of "
@@ -175,11 +187,21 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
 
         # 3. events of terminal runs not final yet (discovered now, or topped up from an earlier sync)
         todo = [r for r, st in state.items() if st.get("status") in TERMINAL_STATUSES and not st.get("final")]
+        if not events:  # the light sync: Dagster's stepStats, once per run (see .light)
+            todo = [r for r in todo if not state[r].get("light")]
         writer = _BatchWriter(store, manifest, report)
         try:
             for i in range(0, len(todo), batch_runs):
-                _fetch_batch(client, store, manifest, todo[i:i + batch_runs], grace, max_workers, progress,
-                             writer, report, changed)
+                if events:
+                    _fetch_batch(client, store, manifest, todo[i:i + batch_runs], grace, max_workers, progress,
+                                 writer, report, changed)
+                else:
+                    # The last light batch is committed with the mark below: one commit, not two.
+                    last = i + batch_runs >= len(todo)
+                    _light_batch(client, manifest, todo[i:i + batch_runs], grace, writer, report, changed,
+                                 commit=not last)
+                    if last:
+                        break
                 changed.clear()
             # The mark moves only now that every run discovered is stored, and only for a discovery
             # open-ended in time: runs created after `until` were not looked at.
@@ -187,6 +209,7 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
                 manifest["marks"][scope] = {"updated": new_mark, "since": mark.get("since") if use_mark else since_s}
             if changed or manifest["marks"].get(scope) != mark or not store.exists():
                 writer.commit(runs_changed=True)
+            maintenance.compact(store, manifest, report)  # when a partition holds more than COMPACT_AT files
         except RunlensError as exc:
             left = sum(1 for st in manifest["runs"].values()
                        if st.get("status") in TERMINAL_STATUSES and not st.get("final"))
@@ -202,24 +225,29 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
 def _recompute_steps(store: Store, manifest: dict, report: SyncReport) -> None:
     """Stored steps of another step computation: recomputed from the stored events (no request), one commit."""
     from ..steps import STEPS_VERSION, step_durations_unchecked
-    from .query import read_events
+    from .query import read_events, read_steps
 
     old = [entry["path"] for entry in manifest["files"]["steps"]]
     final = [run_id for run_id, st in manifest["runs"].items() if st.get("final")]
+    light = [run_id for run_id, st in manifest["runs"].items() if st.get("light")]
     writer = _BatchWriter(store, manifest, report)
     for i in range(0, len(final), BATCH_RUNS):
         events = read_events(store, manifest, run_ids=final[i:i + BATCH_RUNS])
         if len(events):
             writer.add_steps(step_durations_unchecked(events))
+    if light:  # stepStats rows do not depend on runlens's step computation: kept as they are
+        writer.add_steps(read_steps(store, manifest, run_ids=light), source="stepStats")
     manifest["files"]["steps"] = []
     manifest["steps_version"] = STEPS_VERSION
+    # Listed no more: deleted by the commit (a crash leaves them for the next sync's recovery).
+    writer.removals += old
     writer.commit(runs_changed=False)
-    # Listed no more; a crash before this leaves them for the next sync's recovery to delete.
-    store.remove(old)
 
 
 def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str], grace: float, max_workers: int,
                  progress: bool | None, writer: _BatchWriter, report: SyncReport, changed: set[str]) -> None:
+    import pandas as pd
+
     from ..frames import concat_events
     from ..steps import step_durations_unchecked
     from .query import read_events
@@ -228,14 +256,22 @@ def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str
     fetch_started = time.time()
     skipped: dict[str, str] = {}
 
-    def fetch(run_id: str) -> pd.DataFrame:
+    def is_final(run_id: str) -> bool:
+        ended = _ended(manifest["records"].get(run_id, {}))
+        return ended is not None and fetch_started - ended >= grace
+
+    def fetch(run_id: str) -> tuple[pd.DataFrame, Any, pd.DataFrame | None]:
         st = state[run_id]
         frame = client.events(run_id, after_cursor=st.get("cursor"), progress=False)
         if st.get("events"):
             frame["seq"] = frame["seq"] + int(st["events"])
-        return frame
+        # Converted here, in the fetching thread, while other runs' pages are on the wire (the
+        # webserver answers one request at a time): storing then adds little to the fetch.
+        table = writer.events_table(run_id, frame) if len(frame) else None
+        steps = step_durations_unchecked(frame) if is_final(run_id) and not st.get("events") else None
+        return frame, table, steps
 
-    frames = client._fetch_runs(run_ids, max_workers, progress, skipped, fetch)
+    fetched = client._fetch_runs(run_ids, max_workers, progress, skipped, fetch)
     report.skipped.update(skipped)
     made_final: list[pd.DataFrame] = []
     for run_id in run_ids:
@@ -244,26 +280,49 @@ def _fetch_batch(client: Client, store: Store, manifest: dict, run_ids: list[str
             manifest["records"].pop(run_id, None)
             changed.add(run_id)
             continue
-        frame, st = frames[run_id], state[run_id]
-        ended = _ended(manifest["records"].get(run_id, {}))
-        final = ended is not None and fetch_started - ended >= grace
-        if len(frame):
-            writer.add_events(run_id, frame)
+        (frame, table, steps), st = fetched[run_id], state[run_id]
+        final = is_final(run_id)
+        if table is not None:
+            writer.add_table(run_id, table)
         stored_before = int(st.get("events") or 0)
         st["events"] = stored_before + len(frame)
         st["cursor"] = frame.attrs.get("cursor") or st.get("cursor")
         changed.add(run_id)
         if final:
             st["final"] = True
+            if st.pop("light", None):  # its stepStats rows give way to the events' (see .light)
+                writer.drop["steps"].add(run_id)
             report.runs_made_final += 1
-            whole = frame
-            if stored_before:
-                whole = concat_events([read_events(store, manifest, run_ids=[run_id]), frame])
-            made_final.append(whole)
+            if steps is None:  # topped up: the steps of its whole stored log
+                steps = step_durations_unchecked(concat_events([read_events(store, manifest, run_ids=[run_id]),
+                                                                frame]))
+            made_final.append(steps)
     if made_final:
-        steps = step_durations_unchecked(concat_events(made_final))
-        writer.add_steps(steps)
+        writer.add_steps(pd.concat(made_final, ignore_index=True) if len(made_final) > 1 else made_final[0])
     writer.commit(runs_changed=True)
+
+
+def _light_batch(client: Client, manifest: dict, run_ids: list[str], grace: float, writer: _BatchWriter,
+                 report: SyncReport, changed: set[str], *, commit: bool = True) -> None:
+    """The light sync's batch: Dagster's stepStats of finished runs, stored as their steps (see .light)."""
+    from .light import fetch_step_stats, steps_of_step_stats
+
+    state, records = manifest["runs"], manifest["records"]
+    now = time.time()
+    due = [r for r in run_ids if (_ended(records.get(r, {})) or now) <= now - grace]
+    stats = fetch_step_stats(client, due)
+    for run_id in due:
+        if run_id not in stats:  # gone from the server
+            report.skipped[run_id] = f"run {run_id} is no longer on the server"
+            state.pop(run_id, None)
+            records.pop(run_id, None)
+        else:
+            state[run_id]["light"] = True
+            report.runs_light += 1
+        changed.add(run_id)
+    writer.add_steps(steps_of_step_stats({r: stats[r] for r in due if r in stats}), source="stepStats")
+    if commit:
+        writer.commit(runs_changed=True)
 
 
 class _BatchWriter:
@@ -273,35 +332,44 @@ class _BatchWriter:
         self.store, self.manifest, self.report = store, manifest, report
         self.events: dict[str, list] = {}
         self.steps: list = []
+        # Rows leaving the store with this commit: kind → runs whose rows the files holding them
+        # are rewritten without (a light run upgraded, a repair); and files no longer listed.
+        self.drop: dict[str, set[str]] = {"events": set(), "steps": set()}
+        self.removals: list[str] = []
 
     def add_events(self, run_id: str, frame: pd.DataFrame) -> None:
+        self.add_table(run_id, self.events_table(run_id, frame))
+
+    def events_table(self, run_id: str, frame: pd.DataFrame) -> Any:
+        """A run's events frame as its stored table (thread-safe: reads the run's state only)."""
         from .tables import events_table
 
         st = self.manifest["runs"][run_id]
-        table = events_table(frame, st.get("job"), st.get("created_ms", 0))
+        return events_table(frame, st.get("job"), st.get("created_ms", 0))
+
+    def add_table(self, run_id: str, table: Any) -> None:
+        st = self.manifest["runs"][run_id]
         self.events.setdefault(_month(st.get("created_ms", 0)), []).append(table)
 
-    def add_steps(self, steps: pd.DataFrame) -> None:
-        self.steps.append(steps)
+    def add_steps(self, steps: pd.DataFrame, source: str = "events") -> None:
+        self.steps.append((steps, source))
 
     def commit(self, *, runs_changed: bool) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         from ..steps import STEPS_VERSION
+        from .maintenance import drop_runs, table_writer
         from .tables import runs_table, steps_table
 
         manifest, store = self.manifest, self.store
         manifest["batch"] = batch = int(manifest.get("batch", 0)) + 1
         renames: dict[str, str] = {}
+        removals = list(self.removals)
+        write = table_writer(store, batch, renames, self.report)
 
-        def write(rel: str, table: pa.Table, sort: list[tuple[str, str]] | None) -> None:
-            if sort:
-                table = table.sort_by(sort)
-            data = io.BytesIO()
-            pq.write_table(table, data, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True)
-            renames[rel] = store.write_temp(rel, lambda f: f.write(data.getbuffer()), batch)
-            self.report.files_written += 1
+        for kind, runs in self.drop.items():
+            if runs:  # before the new files are listed: only rows stored earlier are dropped
+                drop_runs(store, manifest, kind, runs, batch, write, removals)
 
         order = [("job_name", "ascending"), ("run_created", "ascending"), ("run_id", "ascending"),
                  ("seq", "ascending")]
@@ -317,13 +385,11 @@ class _BatchWriter:
             manifest["files"]["events"].append({"path": rel, "month": month, "rows": table.num_rows, "jobs": jobs})
             self.report.events_written += table.num_rows
         if self.steps:
-            import pandas as pd
 
-            steps = pd.concat(self.steps, ignore_index=True) if len(self.steps) > 1 else self.steps[0]
             state = manifest["runs"]
             jobs = {r: st.get("job") for r, st in state.items()}
             created = {r: st.get("created_ms", 0) for r, st in state.items()}
-            table = steps_table(steps, jobs, created)
+            table = pa.concat_tables([steps_table(steps, jobs, created, source) for steps, source in self.steps])
             months = [_month(created.get(r, 0)) for r in table.column("run_id").to_pylist()]
             for month in sorted(set(months)):
                 part = table.filter(pa.array([m == month for m in months]))
@@ -331,7 +397,8 @@ class _BatchWriter:
                 write(rel, part, [("job_name", "ascending"), ("run_created", "ascending"), ("run_id", "ascending")])
                 manifest["files"]["steps"].append({"path": rel, "month": month, "rows": part.num_rows,
                                                    "jobs": sorted({j for j in part.column("job_name").to_pylist()
-                                                                   if j is not None})})
+                                                                   if j is not None}),
+                                                   "light": "stepStats" in part.column("source").to_pylist()})
                 self.report.steps_written += part.num_rows
             manifest["steps_version"] = STEPS_VERSION
         if runs_changed:
@@ -341,6 +408,7 @@ class _BatchWriter:
             write(RUNS_FILE, runs_table(list(records.values()), manifest["runs"]), [("created", "ascending")])
             manifest["files"]["runs"] = RUNS_FILE
         manifest["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        store.commit(manifest, renames)
+        store.commit(manifest, renames, removals)
         self.report.batches += 1
         self.events, self.steps = {}, []
+        self.drop, self.removals = {"events": set(), "steps": set()}, []

@@ -57,6 +57,9 @@ STEPS_SCHEMA = pa.schema(
     + [("error_class", pa.string()), ("error_message", pa.string()), ("last_event", TS),
        ("attempt_spans", _SPAN), ("worker_spans", _SPAN)]
     + list(EXTRA.items())
+    # Where the row came from: "events" (step_durations of the run's events) or "stepStats"
+    # (Dagster's own numbers, taken by a light sync: no IO/worker/retry split).
+    + [("source", pa.string())]
 )
 assert [f.name for f in STEPS_SCHEMA][: len(STEP_COLUMNS)] == list(STEP_COLUMNS)
 
@@ -130,8 +133,9 @@ def _spans(values: pd.Series) -> pa.Array:
     return pa.array([[{"start": s, "end": e} for s, e in spans] for spans in values], type=_SPAN)
 
 
-def steps_table(steps: pd.DataFrame, jobs: dict[str, str | None], created_ms: dict[str, int]) -> pa.Table:
-    """step_durations rows (any number of runs) as the stored table."""
+def steps_table(steps: pd.DataFrame, jobs: dict[str, str | None], created_ms: dict[str, int],
+                source: str = "events") -> pa.Table:
+    """step_durations rows (any number of runs) as the stored table, their ``source`` column set to ``source``."""
     columns: dict[str, pa.Array] = {}
     for name, field_type in zip(STEPS_SCHEMA.names, STEPS_SCHEMA.types, strict=False):
         if name not in STEP_COLUMNS:
@@ -146,34 +150,64 @@ def steps_table(steps: pd.DataFrame, jobs: dict[str, str | None], created_ms: di
     columns["job_name"] = pa.array([jobs.get(r) for r in run_ids], type=pa.string())
     columns["run_created"] = pa.array([created_ms.get(r) for r in run_ids], type=pa.int64()) \
         .cast(pa.timestamp("ms")).cast(TS)
+    columns["source"] = pa.array([source] * len(run_ids), type=pa.string())
     return pa.table(columns, schema=STEPS_SCHEMA)
 
 
 def steps_frame_of(table: pa.Table) -> pd.DataFrame:
-    """The stored rows as a :func:`runlens.step_durations` frame."""
+    """The stored rows as a :func:`runlens.step_durations` frame.
+
+    Column by column in Arrow and numpy: ``h.steps()`` of thousands of runs returns tens
+    of thousands of rows, and a Python object per cell (``to_pylist``) cost seconds.
+    """
     out: dict[str, Any] = {}
     for name, dtype in STEP_COLUMNS.items():
         column = table.column(name)
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
         if name in _DURATIONS:
             seconds = column.to_numpy(zero_copy_only=False).astype("float64")
             millis = np.round(seconds * 1000.0)
             out[name] = _timedeltas(millis)
         elif name in ("attempt_spans", "worker_spans"):
-            out[name] = pd.Series([[(pd.Timestamp(s["start"]) if s["start"] is not None else None,
-                                     pd.Timestamp(s["end"]) if s["end"] is not None else None) for s in spans or []]
-                                   for spans in column.to_pylist()], dtype=object)
+            out[name] = _spans_of(column)
         elif dtype == "datetime64[ms, UTC]":
-            out[name] = pd.DatetimeIndex(column.cast(pa.timestamp("ms")).to_numpy(zero_copy_only=False)) \
-                .tz_localize("UTC")
+            out[name] = _times(column)
         elif name == "status":
-            out[name] = pd.Categorical(column.to_pylist(), dtype=STEP_STATUS_DTYPE)
+            out[name] = _encoded(column, list(STEP_STATUS_DTYPE.categories))
         elif dtype == "category":
-            out[name] = _encoded(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
+            out[name] = _encoded(column)
         elif name == "attempts":
             out[name] = column.to_numpy(zero_copy_only=False).astype("int64")
         else:
-            out[name] = pd.array(column.to_pylist(), dtype=STRING)
+            out[name] = _string_array(column.cast(_TEXT))
     return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows))
+
+
+def _times(column: pa.Array) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(column.cast(pa.timestamp("ms")).to_numpy(zero_copy_only=False)).tz_localize("UTC")
+
+
+def _spans_of(column: pa.Array) -> np.ndarray:
+    """A stored list of ``{start, end}`` structs per row as step_durations has it: a list of
+    ``(Timestamp, Timestamp)`` tuples (UTC, ms; None for a missing end) per row."""
+    n = len(column)
+    structs = column.values  # the child array: the offsets (of this slice) index into it
+    starts, ends = (_objects(structs.field(name)) for name in ("start", "end"))
+    pairs = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    offsets = column.offsets.to_numpy()
+    valid = (np.ones(n, dtype=bool) if not column.null_count
+             else ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool))
+    cells = np.empty(n, dtype=object)
+    cells[:] = [pairs[offsets[i]:offsets[i + 1]] if valid[i] else [] for i in range(n)]
+    return cells
+
+
+def _objects(column: pa.Array) -> np.ndarray:
+    """Timestamps as an object array of ``pd.Timestamp`` (UTC, ms), None where missing."""
+    values = np.array(_times(column).tolist(), dtype=object)
+    if column.null_count:
+        values[np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = None
+    return values
 
 
 def _timedeltas(millis: np.ndarray) -> np.ndarray:

@@ -11,17 +11,18 @@ What is drawn carries a ``gid`` so it can be found again: timeline bars are ``"a
 
 The package reads as its steps: ``_layout`` turns a run into plain data (bars, marks,
 notes: :func:`timeline_layout`, testable without matplotlib), ``_timeline`` draws it;
-``_durations``, ``_trend`` and ``_comparison`` hold the other plots; ``_common`` the
+``_durations``, ``_trend``, ``_comparison`` and ``_assets`` hold the other plots; ``_common`` the
 colours and figure helpers.
 """
 
 from __future__ import annotations
 
+from ._assets import partition_status_table, plot_asset_metadata, plot_partition_status
 from ._common import COLORS
 from ._comparison import plot_step_comparison
 from ._durations import plot_step_durations
 from ._layout import TimelineLayout, timeline_layout
 from ._timeline import plot_timeline
 
-__all__ = ["COLORS", "TimelineLayout", "plot_step_comparison", "plot_step_durations", "plot_timeline",
+__all__ = ["COLORS", "TimelineLayout", "partition_status_table", "plot_asset_metadata", "plot_partition_status", "plot_step_comparison", "plot_step_durations", "plot_timeline",
            "timeline_layout"]

@@ -223,5 +223,7 @@ def test_the_proxy_is_bounded_and_stops_by_itself(demo):
     while proxy.running and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not proxy.running
+    # A new client: the old one's pooled keep-alive connection may still be in the middle of
+    # being reset by the stopping proxy (seen under load), which is another error than this one.
     with pytest.raises(errors.TransportError, match="cannot reach"):
-        client.run_status(demo.runs["etl"])
+        fast_client(proxy.url, max_retries=0).run_status(demo.runs["etl"])

@@ -14,7 +14,7 @@ import pandas as pd
 
 import runlens
 
-FINAL = ("etl", "failing", "canceled_queued", "canceled_running")
+FINAL = ("etl", "failing", "canceled_queued", "canceled_running", "printing")
 ROWS_ONLY = ("queued", "not_started")
 
 
@@ -124,3 +124,67 @@ def test_the_demo_walkthrough_syncs_a_store_and_prints_a_query(demo, client, tmp
     # A second demo in the same folder replaces the store of the earlier one (another Dagster).
     show_history(client, tmp_path)
     assert "h.sync(client):" in capsys.readouterr().out
+
+
+_SYNC_PROCESS = """
+import sys
+import runlens
+from runlens.history import sync as sync_module
+sync_module.BATCH_RUNS = 1  # a commit per run: many moments to be killed at
+client = runlens.Client(sys.argv[2], progress=False)
+h = runlens.History(sys.argv[1])
+print("go", flush=True)
+h.sync(client, grace=0)
+print("done", flush=True)
+"""
+
+
+def test_a_live_sync_killed_at_random_moments_is_completed_by_the_next_one(demo, client, tmp_path):
+    """SIGKILL a sync of the live demo at random moments, several times into the same store; the next
+    sync completes, and the store equals one an uninterrupted sync made: no row doubled, none missing."""
+    import os
+    import random
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    reference = runlens.History(tmp_path / "reference")
+    reference.sync(client, grace=0)
+    root = tmp_path / "killed"
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "-c", _SYNC_PROCESS, str(root), demo.url], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "go", process.stderr.read()
+        return process
+
+    # How long a whole sync takes from "go", in a store of its own: the window the kills fall in.
+    probe = subprocess.Popen([sys.executable, "-c", _SYNC_PROCESS, str(tmp_path / "probe"), demo.url], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert probe.stdout.readline().strip() == "go"
+    began = time.perf_counter()
+    out, err = probe.communicate(timeout=120)
+    window = time.perf_counter() - began
+    assert probe.returncode == 0 and out.strip() == "done", err
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    killed = 0
+    for _ in range(4):
+        process = start()
+        time.sleep(rng.uniform(0, window))
+        process.send_signal(signal.SIGKILL)
+        out, _err = process.communicate(timeout=60)
+        killed += process.returncode == -signal.SIGKILL and "done" not in out
+    _note(f"random kills (seed {seed}): {killed} of 4 landed inside a {window:.2f} s sync")
+    assert killed >= 1, f"no kill landed before the sync ended (seed {seed})"
+    h = runlens.History(root)
+    h.sync(client, grace=0)  # the killed processes' locks went with them
+    assert not list(root.rglob(".tmp-*"))
+    pd.testing.assert_frame_equal(h.runs(), reference.runs())
+    pd.testing.assert_frame_equal(h.events(), reference.events())
+    pd.testing.assert_frame_equal(h.steps(), reference.steps())
+    # and each stored run is the server's log, once
+    for kind in FINAL:
+        pd.testing.assert_frame_equal(h.events(demo.runs[kind]), client.events(demo.runs[kind]))

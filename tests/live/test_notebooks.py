@@ -43,7 +43,7 @@ def execute(path: Path, demo) -> tuple[list, str, float]:
 def test_there_are_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_step_durations.ipynb", "03_timeline_widget.ipynb", "04_failure_triage.ipynb",
-        "05_history.ipynb",
+        "05_history.ipynb", "06_assets_and_logs.ipynb",
     ]
 
 
@@ -92,6 +92,11 @@ def test_notebook_runs_against_the_live_demo(demo, path):
         assert "<SyncReport" in text and "0 updated, 0 made final, 0 events" in text, text
         plotted = [c for c in code if "kind=\"trend\"" in c.source]
         assert plotted and any("image/png" in o.get("data", {}) for o in plotted[0].outputs), "no trend plotted"
+    if path.stem.startswith("06"):
+        # The demo's partitioned asset, its row count plotted over partitions.
+        assert "asset: daily_orders" in text and "'meta.row_count': 'int'" in text, text
+        plotted = [c for c in code if "plot_asset_metadata" in c.source]
+        assert plotted and any("image/png" in o.get("data", {}) for o in plotted[0].outputs), "no row count plotted"
 
 
 def test_timeline_notebook_never_follows_a_run_that_cannot_end(demo):

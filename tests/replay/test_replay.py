@@ -15,6 +15,7 @@ from click.testing import CliRunner
 import runlens
 from runlens import errors
 from runlens.cli import main
+from runlens.logs import strip_ansi
 
 
 @pytest.fixture
@@ -181,3 +182,51 @@ def test_runs_that_never_ran_or_were_canceled(client, manifest, cassette, kind):
         assert set(status.values()) <= {"CANCELED", "SKIPPED"} and steps["error_class"].isna().all()
     else:
         assert len(steps) == 0
+
+
+# ---------------------------------------------------------------------- compute logs (#16)
+
+
+def _last_line(text: str) -> str:
+    return [line for line in text.splitlines() if line.strip()][-1]
+
+
+def _failing_step_logs(manifest) -> dict:
+    """Dagster's own files of the failing step (parse_invoices): the one holding its printed block."""
+    files = manifest["compute_logs"]["failing"].values()
+    (found,) = [f for f in files if "parse_invoices: stdout begins" in f.get("stdout", "")]
+    return found
+
+
+def test_failing_step_logs_equal_dagsters_files(client, manifest, cassette):
+    run_id = manifest["runs"]["failing"]
+    truth = _failing_step_logs(manifest)
+    with cassette("failing_logs"):
+        both = client.logs(run_id, "parse_invoices", stream="both")
+        tail = client.logs(run_id, "parse_invoices", max_bytes=1000)
+        lines = client.log_lines(run_id)
+    assert [(p.stream, p.text) for p in both.parts] == [("stdout", truth["stdout"]), ("stderr", truth["stderr"])]
+    assert tail.truncated and len(tail.encode()) <= 1000
+    assert _last_line(tail) == _last_line(truth["stderr"])
+    mine = lines[lines["step_key"] == "parse_invoices"]
+    assert mine[mine["stream"] == "stdout"]["text"].tolist()[0] == "parse_invoices: stdout begins"
+    assert mine["text"].str.contains("ValueError: invoice 2 has no currency").any()
+    assert set(lines["step_key"]) == {"fetch_invoices", "parse_invoices"}
+
+
+def test_logs_of_a_queued_run(client, manifest, cassette):
+    with cassette("logs_not_found"), pytest.raises(errors.LogsNotFound, match="QUEUED"):
+        client.logs(manifest["runs"]["queued"])
+
+
+def test_cli_run_logs(manifest, cassette):
+    runs, truth = manifest["runs"], _failing_step_logs(manifest)
+    with cassette("cli_run_logs"):
+        stdout = invoke(manifest, "run", "logs", runs["failing"], "--step", "parse_invoices", "--stdout")
+        tail = invoke(manifest, "run", "logs", runs["failing"], "--step", "parse_invoices", "--tail", "5", "--json")
+        queued = invoke(manifest, "run", "logs", runs["queued"], "--json")
+    # Not a terminal: click strips the ANSI colour codes (--json keeps them).
+    assert stdout.exit_code == 0 and stdout.stdout == strip_ansi(truth["stdout"])
+    doc = json.loads(tail.stdout)
+    assert tail.exit_code == 0 and _last_line(doc["parts"][0]["text"]) == _last_line(truth["stderr"])
+    assert queued.exit_code == 3 and json.loads(queued.stderr)["code"] == "LOGS_NOT_FOUND"

@@ -197,3 +197,98 @@ def envelope(field: str, result: st.SearchStrategy) -> st.SearchStrategy:
         st.builds(lambda d, s: (s, {"data": d}), JUNK, st.sampled_from([200, 500])),
         st.builds(lambda d: (200, d), JUNK),
     )
+
+
+# ------------------------------------------------------------------ assets
+
+class FakeAssets:
+    """Serves ``assetOrError { assetEventHistory }`` and ``assetsOrError`` as Dagster 1.13 does.
+
+    ``events`` are ``assetEventHistory`` records, each with a ``storage_id`` (not sent)
+    and ``asset``; the history runs newest first (storage id descending), the cursor is
+    the storage id of the last record returned, a page holds exactly ``limit`` records
+    while more exist, time bounds are strict whole milliseconds (``"0"``: none), and an
+    unknown key answers an ``Asset`` with no definition and no ``latestEventSortKey``.
+    """
+
+    SELECTOR = {"MaterializationEvent": "MATERIALIZATION", "FailedToMaterializeEvent": "FAILED_TO_MATERIALIZE",
+                "ObservationEvent": "OBSERVATION"}
+
+    def __init__(self, events: list[dict], definitions: dict[str, dict] | None = None):
+        self.events = sorted(events, key=lambda e: e["storage_id"], reverse=True)
+        self.definitions = definitions or {}
+        self.requests: list[dict] = []
+        self.fail_after: int | None = None  # answer 502 to every request after this many
+
+    def transport(self, **options) -> runlens.MockTransport:
+        return runlens.MockTransport(self.handle, **options)
+
+    def handle(self, body: dict):
+        self.requests.append(body)
+        if self.fail_after is not None and len(self.requests) > self.fail_after:
+            return 502, "bad gateway"
+        variables = body["variables"]
+        if "assetsOrError" in body["query"]:
+            return {"data": {"assetsOrError": self._assets(variables)}}
+        if "assetOrError" in body["query"]:
+            return {"data": {"assetOrError": self._asset(variables)}}
+        return 400, {"data": None, "errors": [{"message": "unexpected query"}]}
+
+    def _keys(self) -> list[str]:
+        return sorted({e["asset"] for e in self.events} | set(self.definitions))
+
+    def _assets(self, variables: dict) -> dict:
+        prefix = variables.get("prefix") or []
+        keys = [k for k in self._keys() if k.split("/")[: len(prefix)] == prefix]
+        if variables.get("cursor"):
+            keys = [k for k in keys if k > variables["cursor"]]
+        keys = keys[: variables.get("limit") or None]
+        nodes = []
+        for key in keys:
+            times = [int(e["timestamp"]) for e in self.events if e["asset"] == key
+                     and e["__typename"] == "MaterializationEvent"]
+            nodes.append({"key": {"path": key.split("/")}, "definition": self.definitions.get(key),
+                          "latestMaterializationTimestamp": float(max(times)) if times else None})
+        return {"__typename": "AssetConnection", "nodes": nodes, "cursor": keys[-1] if keys else None}
+
+    def _asset(self, variables: dict) -> dict:
+        key = "/".join(variables["assetKey"]["path"])
+        mine = [e for e in self.events if e["asset"] == key]
+        if not mine and key not in self.definitions:
+            return {"__typename": "Asset", "latestEventSortKey": None, "definition": None,
+                    "assetEventHistory": {"results": [], "cursor": cursor_for(-1)}}
+        wanted = {s for s in variables["selectors"]}
+        before_id = storage_id(variables["cursor"]) if variables.get("cursor") else None
+        after_ms = int(variables["after"]) if variables.get("after") else None
+        before_ms = int(variables["before"]) if variables.get("before") else None
+        partitions = variables.get("partitions")
+        page = [e for e in mine if self.SELECTOR[e["__typename"]] in wanted
+                and (before_id is None or e["storage_id"] < before_id)
+                and (after_ms is None or int(e["timestamp"]) > after_ms)
+                and (before_ms is None or int(e["timestamp"]) < before_ms)
+                and (partitions is None or e.get("partition") in partitions)][: variables["limit"]]
+        return {"__typename": "Asset", "latestEventSortKey": str(mine[0]["storage_id"]) if mine else None,
+                "definition": self.definitions.get(key),
+                "assetEventHistory": {
+                    "results": [{k: v for k, v in e.items() if k not in ("storage_id", "asset")} for e in page],
+                    "cursor": cursor_for(page[-1]["storage_id"] if page else -1)}}
+
+
+def asset_event(storage: int, *, asset: str = "daily", typename: str = "MaterializationEvent",
+                partition: str | None = None, millis: int | None = None, metadata: list[dict] | None = None,
+                run_id: str = "run-a") -> dict:
+    """One ``assetEventHistory`` record (plus the fake's ``storage_id`` and ``asset``)."""
+    event_type = {"MaterializationEvent": "ASSET_MATERIALIZATION",
+                  "FailedToMaterializeEvent": "ASSET_FAILED_TO_MATERIALIZE",
+                  "ObservationEvent": "ASSET_OBSERVATION"}[typename]
+    record = {"storage_id": storage, "asset": asset, "__typename": typename, "runId": run_id,
+              "timestamp": str(millis if millis is not None else 1_795_000_000_000 + storage * 1000),
+              "stepKey": asset.replace("/", "__"), "partition": partition, "eventType": event_type,
+              "description": None, "metadataEntries": metadata or []}
+    if typename == "FailedToMaterializeEvent":
+        record["materializationFailureReason"] = "FAILED_TO_MATERIALIZE"
+    return record
+
+
+def int_entry(label: str, value: int) -> dict:
+    return {"__typename": "IntMetadataEntry", "label": label, "intRepr": str(value)}

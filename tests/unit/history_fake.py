@@ -51,17 +51,22 @@ class FakeDeployment:
 
             def keep(r: dict) -> bool:
                 return ((flt.get("pipelineName") in (None, r["jobName"]))
+                        and (flt.get("runIds") is None or r["id"] in flt["runIds"])
                         and (flt.get("statuses") is None or r["status"] in flt["statuses"])
                         and (flt.get("createdAfter") is None or r["creationTime"] > flt["createdAfter"])
                         and (flt.get("createdBefore") is None or r["creationTime"] < flt["createdBefore"])
-                        and (flt.get("updatedAfter") is None or r["updateTime"] > flt["updatedAfter"]))
+                        and (flt.get("updatedAfter") is None or r["updateTime"] > flt["updatedAfter"])
+                        and all(t in r["tags"] for t in flt.get("tags") or []))
 
             runs = [r for r in runs if keep(r)]
             if variables.get("cursor"):
                 ids = [r["id"] for r in runs]
                 runs = runs[ids.index(variables["cursor"]) + 1:]
             limit = variables.get("limit") or len(runs)
-            return {"data": {"runsOrError": {"__typename": "Runs", "count": len(runs), "results": runs[:limit]}}}
+            results = runs[:limit]
+            if "stepStats" in query:
+                results = [{**r, "stepStats": self.step_stats(r["id"])} for r in results]
+            return {"data": {"runsOrError": {"__typename": "Runs", "count": len(runs), "results": results}}}
         if "logsForRun" in query:
             run_id = variables["runId"]
             if run_id not in self.events:
@@ -77,8 +82,22 @@ class FakeDeployment:
             run = self.runs.get(variables["runId"])
             if run is None:
                 return {"data": {"runOrError": {"__typename": "RunNotFoundError", "message": "not found"}}}
+            if "stepStats" in query:
+                run = {**run, "stepStats": self.step_stats(run["id"])}
             return {"data": {"runOrError": {"__typename": "Run", **run}}}
         return 400, {"data": None, "errors": [{"message": "unexpected query"}]}
+
+
+    def step_stats(self, run_id: str) -> list[dict]:
+        """``Run.stepStats`` as Dagster computes them (its replay: the tests' reference), times in float seconds."""
+        from tests.unit.test_steps import reference_step_stats
+
+        def seconds(ms: int | None) -> float | None:
+            return None if ms is None else ms / 1000
+
+        return [{"stepKey": key, "status": s["status"], "startTime": seconds(s["start"]), "endTime": seconds(s["end"]),
+                 "attempts": [{"startTime": seconds(a), "endTime": seconds(b)} for a, b in s["attempts"]]}
+                for key, s in reference_step_stats(self.events[run_id]).items()]
 
 
 def deployment() -> FakeDeployment:

@@ -166,7 +166,7 @@ def test_anchor_bug_8_table_and_json_times_are_iso_utc():
 def test_anchor_bug_9_json_shape_is_exactly_the_seeds():
     serve([log_line(0)])
     doc = json.loads(invoke("run-events", "get", "run-1", "--json").output)
-    assert set(doc) == {"run_id", "events", "count", "has_more"}  # the seed's keys, plus has_more
+    assert set(doc) == {"run_id", "events", "count", "has_more", "cursor"}  # the seed's keys, plus two
     assert set(doc["events"][0]) == {"runId", "message", "timestamp", "level", "stepKey", "eventType"}
     assert doc["events"][0]["eventType"] is None
 
@@ -228,14 +228,15 @@ class FakeClient:
         self.run_records = list(runs)
         self.calls = []
 
-    def events(self, run_id, *, types=None, step=None, levels=None, limit=None):
+    def events(self, run_id, *, types=None, step=None, levels=None, limit=None, after_cursor=None):
         self.calls.append({"types": types, "step": step, "levels": levels, "limit": limit})
         frame = filter_events(self.frame, types=types, step=step, levels=levels, warn=False).iloc[:limit]
         if self.has_more is not None:
             frame.attrs["has_more"] = self.has_more
         return frame
 
-    def runs(self, *, job=None, statuses=None, limit=None):
+    def runs(self, *, job=None, statuses=None, limit=None, **filters):
+        self.calls.append({"job": job, "statuses": statuses, "limit": limit, **filters})
         return runs_frame(self.run_records)
 
 
@@ -533,7 +534,10 @@ def test_every_command_has_help_and_documents_exit_codes():
     for path, command in _commands(main):
         assert command.help, path
         if not isinstance(command, click.Group) and path[-1] != "demo":
-            assert command.epilog == EXIT_CODES_HELP, path
+            # run-events tail adds the run's outcomes (6 failed, 7 canceled) to the common codes.
+            assert command.epilog == EXIT_CODES_HELP or (
+                path == ("run-events", "tail") and command.epilog.startswith(EXIT_CODES_HELP)
+                and "6 it failed, 7 it was canceled" in command.epilog), path
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, (path, param.name)

@@ -164,6 +164,8 @@ def test_filters_are_pushed_down_so_unneeded_files_are_never_opened(cluster, sto
     # ...and a read that needs it names it.
     with pytest.raises(StoreError, match=re.escape(broken)):
         rd.events(copy).compute()
+    with pytest.raises(StoreError, match=re.escape(broken)):  # also through fsspec (a store at a URL)
+        rd.events(copy.as_uri(), types="STEP_FAILURE").compute()
 
 
 def test_events_of_a_store_at_an_fsspec_url(cluster, store):
@@ -209,6 +211,18 @@ def test_steps_recomputed_from_events_by_run_equal_the_pandas_step_durations(clu
     expected = runlens.step_durations(h.events(job="etl_job"))
     pd.testing.assert_frame_equal(_sorted_categories(some.compute(), STEP_UNIONED),
                                   _sorted_categories(expected, STEP_UNIONED))
+
+
+def test_steps_of_light_synced_runs_are_read_as_history_reads_them(cluster, tmp_path):
+    # A light sync stores Dagster's stepStats rows and no event: the runs are not final, their rows are steps.
+    root = tmp_path / "light"
+    h = runlens.History(root)
+    h.sync(deployment().client(), events=False)
+    expected = h.steps()
+    assert len(expected) > 0 and sorted(expected.attrs["light_runs"]) == sorted(set(expected["run_id"]))
+    got = _sorted_categories(rd.steps(root, rows_per_partition=5).compute(), STEP_UNIONED)
+    pd.testing.assert_frame_equal(got, expected)
+    assert len(rd.steps(root, from_events=True).compute()) == 0  # no stored event to recompute them from
 
 
 # ------------------------------------------------------------------------------ bad input, edges

@@ -138,3 +138,73 @@ def test_concat_events_leaves_each_string_column_one_chunk():
     picked = runlens.filter_events(both, types="STEP_START", step="step_3")
     assert picked["seq"].tolist() == [s for f in frames for s in f["seq"] if s % 5 == 3 and s % 3 != 2]
     assert picked["message"].tolist() == [f"start {s}" for s in picked["seq"]]
+
+
+def test_concat_of_many_runs_unions_categories_sorted_and_recodes_each_frame():
+    """Built column by column (not pd.concat): each frame's codes are mapped into the union, whatever
+    order its own categories are in, and missing values stay missing."""
+    frames = []
+    for k in range(30):
+        frame = events_frame(make_events(12, start_ms=1_700_000_000_000 + 10_000 * k), f"run-{k}")
+        # every third run has step keys of its own, listed in reverse order
+        if k % 3 == 1:
+            own = [f"own_{k}_{i}" for i in range(3)]
+            frame["step_key"] = pd.Categorical([own[i % 3] if i % 4 else None for i in range(len(frame))],
+                                               categories=own[::-1])
+        frames.append(frame)
+    both = concat_events(frames)
+    assert_documented_dtypes(both)
+    expected = pd.concat([f.astype(object) for f in frames], ignore_index=True)
+    for column in EVENT_COLUMNS:
+        got = both[column].astype(object).where(both[column].notna(), None).tolist()
+        want = expected[column].where(expected[column].notna(), None).tolist()
+        assert got == want, column
+    # as events_frame orders them: the known ones (none for step keys), then the others sorted
+    seen = sorted({c for f in frames for c in f["step_key"].cat.categories})
+    assert list(both["step_key"].cat.categories) == seen
+    assert list(both["event_type"].cat.categories[: len(runlens.EVENT_TYPES)]) == list(runlens.EVENT_TYPES)
+    assert both.attrs["run_ids"] == [f"run-{k}" for k in range(30)]
+
+
+def test_concat_events_leaves_its_input_frames_as_they_were():
+    a, b = run_frame("a", 6), run_frame("b", 4)
+    before = [(f.copy(deep=True), dict(f.attrs)) for f in (a, b)]
+    concat_events([a, b])
+    for frame, (copy, attrs) in zip((a, b), before, strict=True):
+        pd.testing.assert_frame_equal(frame, copy)
+        assert frame.attrs == attrs
+
+
+def test_filter_of_a_many_run_frame_is_the_take_of_its_rows_with_attrs_copied():
+    """filter_events copies attrs without pandas's deepcopy: the same frame and attrs as DataFrame.take,
+    and the copy is independent of the source (lists and dicts of text one level deep, the rest deep)."""
+    frames = [events_frame(make_events(40, start_ms=1_700_000_000_000 + 10_000 * k), f"run-{k}") for k in range(25)]
+    for k, frame in enumerate(frames):
+        frame.attrs.update(run_ids=[f"run-{k}"], cursor=f"c{k}", complete=True)
+    both = concat_events(frames)
+    both.attrs["custom"] = {"nested": [1, 2]}
+    both.index = pd.RangeIndex(1000, 1000 + len(both))  # labels are kept, whatever they are
+    picked = runlens.filter_events(both, types="STEP_START", step="step_3")
+    positions = [i for i, (t, s) in enumerate(zip(both["event_type"], both["step_key"], strict=True))
+                 if t == "STEP_START" and isinstance(s, str) and "step_3" in s]
+    reference = both.take(positions)
+    assert len(picked) == len(positions) > 0
+    pd.testing.assert_frame_equal(picked, reference)
+    assert picked.attrs == reference.attrs == both.attrs
+    picked.attrs["run_ids"].append("x")
+    picked.attrs["cursors"]["run-0"] = "changed"
+    picked.attrs["custom"]["nested"].append(3)
+    assert both.attrs["run_ids"] == [f"run-{k}" for k in range(25)]
+    assert both.attrs["cursors"]["run-0"] == "c0" and both.attrs["custom"] == {"nested": [1, 2]}
+
+
+def test_filter_of_a_dataframe_subclass_keeps_its_class():
+    class Mine(pd.DataFrame):
+        @property
+        def _constructor(self):
+            return Mine
+
+    frame = Mine(events_frame(make_events(20), "r"))
+    frame.attrs["run_ids"] = ["r"]
+    picked = runlens.filter_events(frame, types="STEP_START")
+    assert type(picked) is Mine and picked.attrs == {"run_ids": ["r"]} and len(picked) > 0

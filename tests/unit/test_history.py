@@ -674,3 +674,91 @@ def test_cli_sync_shows_no_progress_bar_off_a_terminal_even_with_ipykernel_loade
     result = CliRunner().invoke(cli.main, ["sync", "--store", str(tmp_path / "store")])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Synced: ") and "\r" not in result.output
+
+
+def test_event_queries_over_many_row_groups_equal_filtering_everything(tmp_path, monkeypatch):
+    """The two-pass, row-group-streaming read (labels first, the rest only where a row group
+    matches; statistics skip the others) returns exactly what filtering the whole store does."""
+    from benchmarks.synthetic_store import build_store, job_names
+    from runlens.history import sync as sync_module
+
+    monkeypatch.setattr(sync_module, "ROW_GROUP_ROWS", 1024)  # many row groups in each file
+    h = runlens.History(build_store(tmp_path / "store", runs=150, events=40_000, progress=False))
+    everything = h.events()
+    assert len(everything) == sum(h.runs()["events"]) > 30_000
+    runs = h.runs()
+    some = runs["run_id"].iloc[[3, 70, 140]].tolist()
+    job = job_names()[2]
+    middle = everything["timestamp"].iloc[len(everything) // 2]
+    cases = [{"types": "STEP_FAILURE", "step": "_"}, {"types": "step_start,Step_Success", "step": "EXTRACT"},
+             {"levels": "error"}, {"run_ids": some}, {"run_ids": some, "types": "STEP_START"},
+             {"job": job, "levels": "WARNING,ERROR", "step": ["load", "transform"]}, {"job": job},
+             {"since": middle, "step": "load"}, {"until": middle, "types": "RUN_FAILURE"}]
+    for kwargs in cases:
+        kwargs = dict(kwargs)
+        rows = everything
+        if "run_ids" in kwargs:
+            rows = rows[rows["run_id"].isin(kwargs["run_ids"])]
+        if "job" in kwargs:
+            rows = rows[rows["run_id"].isin(runs.loc[runs["job_name"] == kwargs["job"], "run_id"])]
+        if "since" in kwargs:
+            rows = rows[rows["timestamp"] >= kwargs["since"]]
+        if "until" in kwargs:
+            rows = rows[rows["timestamp"] < kwargs["until"]]
+        tests = {k: kwargs[k] for k in ("types", "step", "levels") if k in kwargs}
+        expected = filter_events(rows, **tests) if tests else rows
+        got = h.events(**kwargs)
+        assert len(got) > 0, kwargs
+        pd.testing.assert_frame_equal(got.astype(object), expected.reset_index(drop=True).astype(object)), kwargs
+        assert got.attrs["run_ids"] == list(dict.fromkeys(expected["run_id"].astype(str)))
+        assert [str(t) for t in got.dtypes] == [str(t) for t in everything.dtypes]
+
+
+def test_a_corrupt_file_is_named_by_filtered_event_reads_and_steps_reads(tmp_path, fake):
+    """Every read path (the two-pass filtered scan, a run's lookup, steps) names the broken file."""
+    root = tmp_path / "store"
+    h = runlens.History(root)
+    h.sync(fake.client())
+    for kind in ("events", "steps"):
+        part = root / f"{kind}/month=2026-11/part-000001.parquet"
+        part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])  # truncated
+    message = r"month=2026-11/part-000001\.parquet.*corrupt or truncated.*runlens sync --repair"
+    for read in (lambda: h.events(types="STEP_FAILURE"), lambda: h.events(step="process", levels="ERROR"),
+                 lambda: h.events("run-a"), lambda: h.events("run-a", types="STEP_START"),
+                 lambda: h.events(job="etl_job", since="2026-11-01"), lambda: h.steps(), lambda: h.steps("run-a")):
+        with pytest.raises(runlens.StoreError, match=message):
+            read()
+
+
+def test_a_failing_sync_with_a_token_never_shows_it(tmp_path, fake, monkeypatch):
+    """The token and the URL's password appear in no error of a sync that fails, nor in the store it keeps."""
+    from runlens.config import Settings
+
+    handle = fake.handle
+    served = []
+
+    def failing(body):
+        if "logsForRun" in body["query"]:
+            served.append(body["variables"]["runId"])
+            if len(served) > 1:
+                return 500, "internal error"
+        return handle(body)
+
+    transport = runlens.MockTransport(failing, url="https://user:pa55word@dagster.cloud/acme/graphql")
+    transport.settings = Settings(transport.settings.url, token="tok-SECRET-123", organization="acme",
+                                  deployment="prod", sources={"url": "test", "token": "test",
+                                                              "organization": "test", "deployment": "test"})
+    client = runlens.Client(transport=transport, progress=False)
+    root = tmp_path / "store"
+    from runlens.history import sync as sync_module
+
+    monkeypatch.setattr(sync_module, "BATCH_RUNS", 1)
+    with pytest.raises(runlens.RunlensError) as info:
+        runlens.History(root).sync(client)
+    shown = f"{info.value} {info.value!r} {info.value.args}"
+    assert "before failing" in shown and "SECRET" not in shown and "pa55word" not in shown
+    assert runlens.History(root).runs()["final"].sum() >= 1  # what was committed stays
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"SECRET" not in data and b"pa55word" not in data, path

@@ -129,3 +129,59 @@ def test_where_falls_back_without_a_cause_stack():
     assert failure[:3] == ("s", "Failure", "no data")
     assert failure.where == 'File "/home/me/etl/ops.py", line 12, in s'
 
+
+
+# ---------------------------------------------------------------- the failing step's stderr
+
+
+class _LogsClient:
+    """Stands for a Client: only ``logs`` is used, and each call is recorded."""
+
+    def __init__(self, text=None, error=None):
+        self.text, self.error, self.calls = text, error, []
+
+    def logs(self, run_id, step, **kwargs):
+        self.calls.append((run_id, step, kwargs))
+        if self.error:
+            raise self.error
+        return self.text
+
+
+def test_run_summary_fetches_nothing_without_logs():
+    summary = run_summary(etl_run().frame())
+    assert summary.failure_log is None and "Stderr" not in str(summary)
+
+
+def test_run_summary_shows_the_failing_steps_stderr_tail_from_a_client():
+    text = "".join(f"line {i}\n" for i in range(40)) + "\x1b[31mValueError: boom\x1b[0m\n"
+    client = _LogsClient(text)
+    summary = run_summary(etl_run().frame(), logs=client, log_lines=3)
+    assert client.calls == [("run-a", "process[apac]", {"max_bytes": 64_000})]
+    assert summary.failure_log == ["line 38", "line 39", "ValueError: boom"]
+    assert "Stderr      line 38\n            line 39\n            ValueError: boom" in str(summary)
+    assert "<pre style='margin:0;max-height:20em;overflow:auto'>line 38\nline 39\nValueError: boom</pre>" in \
+        summary._repr_html_()
+
+
+def test_run_summary_takes_a_logtext_of_several_steps_and_picks_the_failing_one():
+    from runlens.logs import LogFile, LogPart, LogText, join_parts
+
+    parts = [LogPart(LogFile("a", ("extract",)), "stderr", "extract ok\n"),
+             LogPart(LogFile("b", ("process[apac]",)), "stderr", "Traceback\nKeyError: 'x'\n")]
+    text = LogText(join_parts(parts), run_id="run-a", step=None, stream="stderr", parts=parts, notes=[])
+    summary = run_summary(etl_run().frame(), logs=text)
+    assert summary.failure_log == ["Traceback", "KeyError: 'x'"]
+
+
+def test_run_summary_says_when_the_step_has_no_logs():
+    from runlens.errors import LogsNotFound
+
+    client = _LogsClient(error=LogsNotFound("step 'process[apac]' of run run-a has no captured compute logs"))
+    summary = run_summary(etl_run().frame(), logs=client)
+    assert summary.failure_log is None and "has no captured compute logs" in summary.failure_log_note
+    assert "Logs        step 'process[apac]'" in str(summary)
+
+
+def test_run_summary_rejects_logs_of_another_kind():
+    with pytest.raises(InvalidArgument, match="takes a runlens Client or the log text"):
+        run_summary(etl_run().frame(), logs=42)

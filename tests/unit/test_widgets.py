@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
+import json
 import re
 import threading
 
@@ -18,7 +20,7 @@ from runlens.steps import step_durations
 from runlens.transport import MockTransport
 from runlens.trends import compare_step_durations
 from runlens.widgets import RunsBrowser, Timeline, timeline
-from tests.builders import T0, RunBuilder, cursor_for, etl_run, storage_id
+from tests.builders import T0, RunBuilder, cursor_for, etl_run, live_run, storage_id
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +114,46 @@ def test_step_filter_redraws_the_gantt_without_leaking_figures(events):
     w.step.value = "no-such-step"
     assert w.figure is None
     assert "no step matches 'no-such-step'" in w.plot.outputs[0]["data"]["text/plain"]
+
+
+def gantt_data(widget: Timeline) -> dict:
+    """The JSON of the hidden element a browser test reads the Gantt from."""
+    return json.loads(html.unescape(re.search(r"data-gantt='([^']*)'", widget.gantt_data.value).group(1)))
+
+
+def test_gantt_data_says_what_the_figure_shows(events):
+    w = timeline(events)
+    steps = step_durations(events)
+    data = gantt_data(w)
+    drawn = [p for p in w.figure.axes[0].patches if p.get_gid() == "attempt"]
+    assert data["rows"] == [t.get_text() for t in w.figure.axes[0].get_yticklabels()]
+    assert dict(zip(data["rows"], data["attempts"])) == dict(zip(steps["step_key"].astype(str),
+                                                                  steps["attempt_spans"].map(len)))
+    assert data["attempts"][data["rows"].index("transform")] == 2  # failed once, retried
+    assert data["bars"] == len(drawn) == 7 and data["running"] == 0
+    assert data["redraws"] == 1 and data["events"] == len(events)
+    w.step.value = "process"
+    assert gantt_data(w)["rows"] == ["process[emea]", "process[amer]", "process[apac]"]
+    assert gantt_data(w)["redraws"] == 2
+    w.step.value = "no-such-step"
+    assert gantt_data(w)["rows"] == [] and gantt_data(w)["bars"] == 0
+
+
+def test_gantt_data_counts_running_attempts():
+    w = timeline(live_run().frame())
+    data = gantt_data(w)
+    running = step_durations(live_run().frame())["status"].astype(str).eq("IN_PROGRESS").sum()
+    assert data["running"] == running >= 2
+
+
+def test_widget_parts_carry_css_classes(events):
+    w = timeline(events)
+    assert "runlens-timeline" in w._dom_classes
+    assert "runlens-gantt" in w.plot._dom_classes and "runlens-events" in w.table._dom_classes
+    assert "runlens-types" in w.types._dom_classes and "runlens-step-select" in w.step_select._dom_classes
+    # Timestamps and event types do not wrap in a browser; messages do.
+    assert ".runlens-table td{white-space:nowrap" in w.table.value
+    assert ".runlens-table td:nth-child(6){white-space:pre-wrap}" in w.table.value
 
 
 def test_type_and_level_changes_only_update_the_table(events):
@@ -232,10 +274,10 @@ class GrowingRun(Client):
 def test_follow_polls_from_the_last_cursor_until_the_end(events):
     records = etl_run().records
     fake = GrowingRun(records)
-    w = Timeline(run_id="run-a", client=fake, follow=True, interval=0.01, grace=0.05)
+    w = Timeline(run_id="run-a", client=fake, follow=True, interval=0.01, grace=0.05, redraw_every=0)
     assert w.wait(30), "the follow thread did not finish"
     assert w.error is None
-    assert not w.following and w.status == "SUCCESS"
+    assert not w.following and w.status == "SUCCESS" and w.transport == "polling"
     # Every event exactly once, seq continuous across batches, same frame as a one-shot build.
     assert w.events["seq"].tolist() == list(range(len(records)))
     pd.testing.assert_frame_equal(w.events.reset_index(drop=True), events.reset_index(drop=True),
@@ -251,6 +293,19 @@ def test_follow_polls_from_the_last_cursor_until_the_end(events):
     assert table_seqs(w.table.value) == list(range(len(records)))
     assert w.events.attrs["cursor"] == cursor_for(len(records) - 1)
     assert "followed to the end" in w.status_bar.value
+
+
+def test_redraws_while_following_are_throttled_and_the_last_batches_still_land(events):
+    records = etl_run().records
+    fake = GrowingRun(records, step=2)
+    w = Timeline(run_id="run-a", client=fake, follow=True, interval=0.01, grace=0.05, redraw_every=60)
+    assert w.wait(30) and w.error is None
+    # Many batches, two redraws: the first batch's and the last flush's (a log storm cannot freeze it).
+    assert len(w.batches) > 10 and w.redraws == 2 + 1
+    pd.testing.assert_frame_equal(w.events.reset_index(drop=True), events.reset_index(drop=True),
+                                  check_categorical=False)
+    assert table_seqs(w.table.value) == list(range(len(records)))
+    assert "followed to the end" in w.status_bar.value and "polls" in w.status_bar.value
 
 
 def test_stop_ends_following_early(events):
@@ -516,3 +571,35 @@ def test_following_a_run_that_never_starts_keeps_polling_says_so_and_wait_times_
     finally:
         w.stop()
     assert w.done.is_set() and w.error is None
+
+
+def test_step_panel_shows_the_steps_stderr_tail_next_to_its_error(events):
+    from tests.unit.test_logs import FakeLogs
+
+    stderr = "".join(f"noise {i}\n" for i in range(100)) + "\x1b[31mValueError: bad region apac\x1b[0m\n"
+    fake = FakeLogs({"k1": (["extract"], b"", b"extract ok\n"), "k2": (["process[apac]"], b"", stderr.encode())},
+                    run_id="run-a")
+    client = Client(transport=MockTransport(fake), progress=False)
+    w = Timeline(events, client=client)
+    w.step_select.value = "process[apac]"
+    lines, note = w.step_stderr("process[apac]")
+    assert lines == [f"noise {i}" for i in range(81, 100)] + ["ValueError: bad region apac"] and note is None
+    html = w.detail.value
+    assert html.index("ValueError: bad region apac") < html.index("<b>stderr</b>")  # the error, then its stderr
+    assert "noise 99\nValueError: bad region apac</pre>" in html
+    gets = len(fake.gets)
+    w.step_select.value = None
+    w.step_select.value = "process[apac]"
+    assert len(fake.gets) == gets  # cached: the run is complete
+    assert fake.gets[-1]["headers"] == {"Range": "bytes=-32000"}  # only the tail is read
+
+
+def test_step_panel_without_a_client_or_logs_says_so(events):
+    w = Timeline(events)
+    w.step_select.value = "process[apac]"
+    assert "compute logs need a client" in w.detail.value
+    from tests.unit.test_logs import FakeLogs
+
+    w = Timeline(events, client=Client(transport=MockTransport(FakeLogs({}, run_id="run-a")), progress=False))
+    w.step_select.value = "process[apac]"
+    assert "has no captured compute logs" in w.detail.value
