@@ -608,7 +608,7 @@ def test_cli_sync_migrate(tmp_path, fake, monkeypatch):
 
 
 def test_the_light_sync_benchmark_compares_the_light_rows_with_the_events_rows(tmp_path, fake):
-    from benchmarks.bench_history import same_steps
+    from benchmarks.bench_light_sync import same_steps
 
     light, full = runlens.History(tmp_path / "light"), runlens.History(tmp_path / "full")
     light.sync(fake.client(), events=False)
