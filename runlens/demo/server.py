@@ -88,13 +88,25 @@ HELD = "held"
 TEST_TAG = "runlens/test"
 
 #: The keys of :func:`seed_runs`' result.
-SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started")
+SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started",
+             "diamond_alike_1", "diamond_alike_2", "diamond_alike_3", "diamond_alike_4",
+             "diamond_slow_1", "diamond_slow_2", "diamond_slow_3")
+
+#: Value of :data:`DEMO_TAG` on diamond_job's seeded runs (at most three run at once).
+DIAMOND = "diamond"
+
+#: diamond_job's runs in :func:`seed_runs`: this many alike, then this many with ``b`` slower.
+DIAMOND_ALIKE, DIAMOND_SLOW = 4, 3
+#: Seconds each diamond step sleeps, and ``b`` in the slow runs (a level change, 5x).
+DIAMOND_SECONDS, DIAMOND_SLOW_B_SECONDS = 0.3, 1.5
 
 # The QueuedRunCoordinator queues runs launched through the webserver's GraphQL; the
 # dagster-daemon dequeues them (checking every second instead of every 5 s) and
 # launches them (in threads: several at once). A limit of 0 keeps runs tagged
 # runlens/demo=held, and runs tests tag runlens/test, QUEUED for good without holding
-# up the others.
+# up the others. The diamond runs go at most three at a time, in order of creation: seven
+# run workers starting at once on a busy machine made the code server miss its 60 s
+# deadline and Dagster fail the runs before they started.
 _DAGSTER_YAML = """\
 storage:
   sqlite:
@@ -111,6 +123,9 @@ run_coordinator:
         limit: 0
       - key: "{test_tag}"
         limit: 0
+      - key: "{tag}"
+        value: "{diamond}"
+        limit: 3
 telemetry:
   enabled: false
 """
@@ -311,7 +326,7 @@ class DemoDagster:
             config = self._home / "dagster.yaml"
             if not config.exists():
                 config.write_text(_DAGSTER_YAML.format(home=json.dumps(str(self._home)), tag=DEMO_TAG, held=HELD,
-                                                      test_tag=TEST_TAG))
+                                                      test_tag=TEST_TAG, diamond=DIAMOND))
             (self._home / "runlens-logs").mkdir(exist_ok=True)
         self._log(f"DAGSTER_HOME ready at {self._home}")
         return self._home
@@ -977,6 +992,11 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
             interrupted, the two others never started.
         ``not_started``
             ``etl_job``, created and never launched: NOT_STARTED for good.
+        ``diamond_alike_1`` … ``diamond_alike_4``, ``diamond_slow_1`` … ``diamond_slow_3``
+            ``diamond_job`` (``a → (b, c) → d``), SUCCESS: four runs with every step
+            sleeping :data:`DIAMOND_SECONDS`, then three with ``b`` sleeping
+            :data:`DIAMOND_SLOW_B_SECONDS` (created in this order, so a baseline of the
+            previous runs and a change point see alike runs, then a level change).
     """
     started = time.monotonic()
     demo.start()
@@ -993,11 +1013,27 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         canceled_running = demo.launch("slow_job", long_first_step, {DEMO_TAG: "canceled-while-running"})
         demo.wait_for_event(canceled_running, "STEP_START")
         demo.terminate(canceled_running)
-        for run_id in (etl, failing, canceled_queued, canceled_running):
+        diamonds = _launch_diamonds(demo)
+        for run_id in (etl, failing, canceled_queued, canceled_running, *diamonds.values()):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,
-                "canceled_running": canceled_running, "not_started": not_started.result()}
+                "canceled_running": canceled_running, "not_started": not_started.result(), **diamonds}
     demo._log(f"seeded {len(runs)} runs in {time.monotonic() - started:.1f} s")
+    return runs
+
+
+def _launch_diamonds(demo: DemoDagster) -> dict[str, str]:
+    """Launch diamond_job's alike runs, then its slow ones, in that order of creation; the
+    queue runs them side by side."""
+    def config(b_seconds: float) -> dict:
+        ops = {name: {"config": {"seconds": DIAMOND_SECONDS}} for name in "acd"}
+        return {"ops": {**ops, "b": {"config": {"seconds": b_seconds}}}}
+
+    runs = {}
+    for i in range(1, DIAMOND_ALIKE + 1):
+        runs[f"diamond_alike_{i}"] = demo.launch("diamond_job", config(DIAMOND_SECONDS), {DEMO_TAG: DIAMOND})
+    for i in range(1, DIAMOND_SLOW + 1):
+        runs[f"diamond_slow_{i}"] = demo.launch("diamond_job", config(DIAMOND_SLOW_B_SECONDS), {DEMO_TAG: DIAMOND})
     return runs
 
 
