@@ -128,3 +128,35 @@ query RunlensRunStatus($runId: ID!) {
   }
 }
 """
+
+EXECUTION_PLAN = """
+query RunlensExecutionPlan($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run {
+      id
+      executionPlan { steps { key kind inputs { name dependsOn { key } } } }
+      stepStats { stepKey }
+    }
+    ... on RunNotFoundError { message }
+    ... on PythonError { message className stack }
+  }
+}
+"""
+
+RUNS_STEP_STATS = """
+query RunlensRunsStepStats($filter: RunsFilter, $cursor: String, $limit: Int) {
+  runsOrError(filter: $filter, cursor: $cursor, limit: $limit) {
+    __typename
+    ... on Runs {
+      results {
+        id jobName status creationTime startTime endTime
+        tags { key value }
+        stepStats { stepKey status startTime endTime attempts { startTime endTime } markers { startTime endTime } }
+      }
+    }
+    ... on InvalidPipelineRunsFilterError { message }
+    ... on PythonError { message className stack }
+  }
+}
+"""

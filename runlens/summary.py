@@ -63,6 +63,7 @@ class RunSummary:
     started: pd.Timestamp | None = None
     ended: pd.Timestamp | None = None
     steps: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
+    critical_path: Any = field(default=None, compare=False)
 
     def _rows(self) -> list[tuple[str, str]]:
         steps = ", ".join(f"{n} {s.lower().replace('_', ' ')}" for s, n in self.steps_by_status.items() if n)
@@ -77,6 +78,8 @@ class RunSummary:
             ("Steps", steps or "none"),
             ("Slowest", ", ".join(f"{k} {duration_text(d)}" for k, d in self.slowest_steps[:3]) or MISSING),
             ("Retry wait", duration_text(self.total_retry_wait)),
+            *([("Critical path", str(self.critical_path).removeprefix("critical path: "))]
+              if self.critical_path is not None and len(self.critical_path) else []),
             ("Assets", _short_list(self.materializations)),
         ]
         if self.first_failure:
@@ -120,7 +123,8 @@ _PROGRESS = (("CANCELING", "CANCELING"), ("START", "STARTED"), ("STARTING", "STA
              ("DEQUEUED", "STARTING"), ("ENQUEUED", "QUEUED"))
 
 
-def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | None = None) -> RunSummary:
+def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | None = None,
+                plan: pd.DataFrame | None = None) -> RunSummary:
     """Summarise one run: status, wall time, queueing, steps, retries, assets, first failure.
 
     Parameters
@@ -133,6 +137,9 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
         terminal event.
     steps : pandas.DataFrame, optional
         ``step_durations(events)`` if already computed.
+    plan : pandas.DataFrame, optional
+        The run's edges frame (``Client.execution_plan(run_id)``) for ``critical_path``;
+        without it the edges come from the events' LOADED_INPUT lines.
 
     Returns
     -------
@@ -184,7 +191,21 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
         started=started,
         ended=ended,
         steps=steps,
+        critical_path=_critical_path(events, steps, plan),
     )
+
+
+def _critical_path(events: pd.DataFrame, steps: pd.DataFrame, plan: pd.DataFrame | None) -> Any:
+    """The run's critical path: from ``plan``, else from the events' LOADED_INPUT edges;
+    None when neither gives an edge and several steps ran (a chain of one would mislead)."""
+    from .critical import critical_path
+    from .plan import plan_from_events
+
+    if plan is None:
+        plan = plan_from_events(events)
+        if plan["upstream"].notna().sum() == 0 and steps["end"].notna().sum() > 1:
+            return None
+    return critical_path(steps, plan)
 
 
 def _one_run(events: pd.DataFrame, run: Any) -> tuple[pd.DataFrame, str | None]:

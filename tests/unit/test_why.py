@@ -1,0 +1,222 @@
+"""Critical path, run anatomy, baseline comparison, change points and rollups on built runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import runlens
+from runlens.baseline import compare_durations
+from runlens.errors import InvalidArgument
+from runlens.plan import plan_frame, plan_from_events, resolve_plan
+from tests.builders import T0, RunBuilder, canceled_run, etl_run, ms
+
+
+def loaded(step: str, upstream: str, name: str = "x") -> str:
+    return f'Loaded input "{name}" using input manager "io_manager", from output "result" of step "{upstream}"'
+
+
+def step(b: RunBuilder, key: str, at: int, compute: int, inputs: tuple[str, ...] = ()) -> int:
+    """A multiprocess step: worker start-up 400 ms, inputs 20 ms each, output 30 ms; returns its end."""
+    b.event(at, "STEP_WORKER_STARTING", key).event(at + 400, "STEP_WORKER_STARTED", key)
+    t = at + 450
+    b.event(t, "STEP_START", key)
+    for i, up in enumerate(inputs):
+        t += 20
+        b.event(t, "LOADED_INPUT", key, loaded(key, up, f"in{i}"))
+    t += compute
+    b.event(t, "STEP_OUTPUT", key).event(t + 30, "HANDLED_OUTPUT", key)
+    b.event(t + 40, "STEP_SUCCESS", key)
+    return t + 40
+
+
+def diamond(run_id: str = "d1", b_ms: int = 300, t0: int = T0, c_ms: int = 300) -> RunBuilder:
+    """a → (b, c) → d with every step's times known."""
+    r = RunBuilder(run_id, t0)
+    r.event(0, "RUN_ENQUEUED").event(150, "RUN_STARTING").event(900, "RUN_START")
+    a_end = step(r, "a", 1000, 300)
+    b_end = step(r, "b", a_end + 10, b_ms, ("a",))
+    c_end = step(r, "c", a_end + 15, c_ms, ("a",))
+    d_end = step(r, "d", max(b_end, c_end) + 10, 300, ("b", "c"))
+    r.event(d_end + 50, "RUN_SUCCESS")
+    return r
+
+
+PLAN = [
+    {"key": "a", "kind": "COMPUTE", "inputs": []},
+    {"key": "b", "kind": "COMPUTE", "inputs": [{"name": "x", "dependsOn": [{"key": "a"}]}]},
+    {"key": "c", "kind": "COMPUTE", "inputs": [{"name": "x", "dependsOn": [{"key": "a"}]}]},
+    {"key": "d", "kind": "COMPUTE", "inputs": [{"name": "left", "dependsOn": [{"key": "b"}]},
+                                               {"name": "right", "dependsOn": [{"key": "c"}]}]},
+]
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def test_plan_frame_lists_every_step_and_edge():
+    plan = plan_frame(PLAN, "d1")
+    assert list(plan.columns) == ["step_key", "kind", "input", "upstream"]
+    assert plan.attrs["run_id"] == "d1"
+    edges = set(zip(plan["step_key"], plan["upstream"].fillna("-"), strict=True))
+    assert edges == {("a", "-"), ("b", "a"), ("c", "a"), ("d", "b"), ("d", "c")}
+
+
+def test_resolve_plan_maps_dynamic_steps_onto_the_keys_that_ran():
+    plan = plan_frame([
+        {"key": "split", "kind": "COMPUTE", "inputs": []},
+        {"key": "work[?]", "kind": "UNRESOLVED_MAPPED", "inputs": [{"name": "x", "dependsOn": [{"key": "split"}]}]},
+        {"key": "more[?]", "kind": "UNRESOLVED_MAPPED", "inputs": [{"name": "x", "dependsOn": [{"key": "work[?]"}]}]},
+        {"key": "join", "kind": "UNRESOLVED_COLLECT", "inputs": [{"name": "xs", "dependsOn": [{"key": "more[?]"}]}]},
+    ])
+    ran = ["split", "work[emea]", "work[apac]", "more[emea]", "more[apac]", "join"]
+    edges = set(zip(*(resolve_plan(plan, ran)[c].fillna("-") for c in ("step_key", "upstream")), strict=True))
+    assert edges == {("split", "-"), ("work[emea]", "split"), ("work[apac]", "split"),
+                     ("more[emea]", "work[emea]"), ("more[apac]", "work[apac]"),
+                     ("join", "more[emea]"), ("join", "more[apac]")}
+
+
+def test_plan_from_events_reads_loaded_input_lines():
+    plan = plan_from_events(diamond().frame())
+    edges = set(zip(plan["step_key"], plan["upstream"].fillna("-"), strict=True))
+    assert edges == {("a", "-"), ("b", "a"), ("c", "a"), ("d", "b"), ("d", "c")}
+
+
+# --------------------------------------------------------------------------- critical path
+
+
+def test_critical_path_of_a_slow_diamond_is_a_b_d_with_waits_and_slack():
+    events = diamond(b_ms=1500).frame()
+    cp = runlens.critical_path(events, plan_frame(PLAN))
+    assert cp.keys == ["a", "b", "d"]
+    steps = runlens.step_durations(events).set_index("step_key")
+    assert list(cp.chain["duration"]) == [steps.loc[k, "duration"] for k in cp.keys]
+    # wait: the step's start minus its upstream's end (the first: minus RUN_START)
+    assert cp.chain["wait"].tolist() == [steps.loc["a", "start"] - steps.attrs["run_start"]["d1"],
+                                         steps.loc["b", "start"] - steps.loc["a", "end"],
+                                         steps.loc["d", "start"] - steps.loc["b", "end"]]
+    slack = cp.slack.set_index("step_key")["slack"]
+    assert (slack[cp.keys] == pd.Timedelta(0)).all()
+    assert slack["c"] == steps.loc["b", "end"] - steps.loc["c", "end"]  # c could grow until b's end
+    assert str(cp).startswith("critical path: a → b → d, ")
+    # without a plan the LOADED_INPUT lines give the same answer
+    assert runlens.critical_path(events).keys == ["a", "b", "d"]
+    assert runlens.critical_path(events).source == "events"
+
+
+def test_critical_path_follows_c_when_c_is_the_slow_arm():
+    assert runlens.critical_path(diamond(c_ms=2000).frame(), plan_frame(PLAN)).keys == ["a", "c", "d"]
+
+
+def test_critical_path_needs_a_plan_or_events():
+    steps = runlens.step_durations(diamond().frame())
+    with pytest.raises(InvalidArgument, match="needs the run's plan"):
+        runlens.critical_path(steps)
+    with pytest.raises(InvalidArgument, match="edges frame"):
+        runlens.critical_path(steps, pd.DataFrame({"x": [1]}))
+
+
+def test_critical_path_refuses_several_runs():
+    both = runlens.concat_events([diamond("r1").frame(), diamond("r2", t0=T0 + 60_000).frame()])
+    with pytest.raises(InvalidArgument, match="one run"):
+        runlens.critical_path(both, plan_frame(PLAN))
+
+
+# --------------------------------------------------------------------------- anatomy
+
+
+def test_anatomy_parts_add_up_and_queued_is_starting_minus_enqueued():
+    events = diamond(b_ms=1500).frame()
+    a = runlens.run_anatomy(events)
+    t = events.set_index("event_type")["timestamp"]
+    assert a.queued == t["RUN_STARTING"] - t["RUN_ENQUEUED"]
+    assert a.launching == t["RUN_START"] - t["RUN_STARTING"]
+    assert a.parts.sum() == a.total == t["RUN_SUCCESS"] - t["RUN_ENQUEUED"]
+    assert a.parts.drop(["queued", "launching"]).sum() == a.wall_time
+    assert a.peak_concurrency == 2
+    assert a.critical_path.keys == ["a", "b", "d"]
+    # while b computes alone after c ended, the time is b's compute
+    seg = a.segments
+    assert (seg.loc[seg["part"] == "compute", "step_key"].unique().tolist()) == ["a", "b", "d"]
+    # per step the phases add up to its span
+    per = a.steps.set_index("step_key")
+    assert (per[list(runlens.anatomy.PHASES)].sum(axis=1) == per["span"]).all()
+    assert per.loc["b", "worker_startup"] == ms(450)
+    assert per.loc["d", "input_loading"] == ms(40)
+    assert per.loc["b", "output_handling"] == ms(30)
+
+
+def test_anatomy_of_a_retried_run_has_retry_wait_and_idle_gaps():
+    events = etl_run().frame()
+    a = runlens.run_anatomy(events)
+    assert a.parts.sum() == a.total
+    per = a.steps.set_index("step_key")
+    assert per.loc["transform", "retry_wait"] == ms(1000)  # STEP_UP_FOR_RETRY 4500 → WORKER_STARTING 5500
+    ran = per[per["span"].notna()]
+    assert (ran[list(runlens.anatomy.PHASES)].sum(axis=1) == ran["span"]).all()
+    assert per.loc[["load", "report"], "span"].isna().all()  # abandoned: never ran
+    assert a.idle.total_seconds() > 0 and len(a.idle_gaps) >= 1
+    assert a.idle_gaps["duration"].sum() == a.idle
+
+
+def test_anatomy_of_a_canceled_run_says_where():
+    a = runlens.run_anatomy(canceled_run().frame())
+    assert a.status == "CANCELED"
+    assert "slow (compute)" in a.canceled and "1.000 s after the start" in a.canceled
+    assert a.parts.sum() == a.total
+
+
+def test_anatomy_of_a_run_canceled_in_the_queue():
+    r = RunBuilder("q", T0).event(0, "RUN_ENQUEUED").event(2000, "RUN_CANCELING").event(2100, "RUN_CANCELED")
+    a = runlens.run_anatomy(r.frame())
+    assert a.canceled.startswith("canceled while queued after 2.000 s")
+    assert a.wall_time is None and a.queued == ms(2100) == a.total
+
+
+def test_anatomy_picks_a_run_of_several_and_refuses_otherwise():
+    both = runlens.concat_events([diamond("r1").frame(), diamond("r2", t0=T0 + 60_000).frame()])
+    with pytest.raises(InvalidArgument, match="one run"):
+        runlens.run_anatomy(both)
+    assert runlens.run_anatomy(both, "r2").run_id == "r2"
+
+
+def test_run_summary_names_the_critical_path():
+    summary = runlens.run_summary(diamond(b_ms=1500).frame())
+    assert "Critical path" in str(summary) and "a → b → d" in str(summary)
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def test_flag_rule_floors_the_spread():
+    base = pd.DataFrame({"key": ["b"] * 5 + ["c"] * 5, "value": [0.3] * 5 + [0.3, 0.31, 0.29, 0.3, 0.3]})
+    out = compare_durations(pd.Series({"b": 1.5, "c": 0.45}), base, n_runs=5)
+    assert out.loc["b", "flagged"] and not out.loc["c", "flagged"]   # 0.45: 1.5x but within 3.5 floored spreads
+    assert out.loc["b", "ratio"] == pytest.approx(5.0)
+    assert out.loc["b", "score"] == pytest.approx((1.5 - 0.3) / (1.4826 * 0.05))
+    few = compare_durations(pd.Series({"b": 1.5}), base[base.key == "b"].head(2), n_runs=2)
+    assert not few.loc["b", "flagged"]
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def test_timeline_outlines_the_critical_path(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    events = diamond(b_ms=1500).frame()
+    ax = runlens.plot_timeline(events, critical_path=True)
+    outlined = [p for p in ax.patches if p.get_gid() == "critical_path"]
+    assert len(outlined) == 3
+    rows = [round(p.get_y() + p.get_height() / 2) for p in outlined]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert [labels[r] for r in rows] == ["a", "b", "d"]
+    assert len([t for t in ax.texts if t.get_gid() == "critical_link"]) == 2
+    assert "a → b → d" in ax.get_title(loc="left")
+    ax.figure.savefig(tmp_path / "cp.png")
+    plt.close(ax.figure)
+    with pytest.raises(InvalidArgument, match="critical_path="):
+        runlens.plot_timeline(events, critical_path="yes")
