@@ -60,6 +60,10 @@ _EXPORTS = {
     "compare_to_baseline": "baseline",
     "BaselineComparison": "baseline",
     "explain_run": "explain",
+    "regressions": "regressions",
+    "rollup": "regressions",
+    "plot_percentile_trend": "plotting",
+    "plot_heatmap": "plotting",
 }
 
 __all__ = sorted([*_EXPORTS, "run", "events", "runs", "__version__"])
@@ -127,7 +131,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .history import History  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
     from .plan import plan_from_events  # noqa: F401
-    from .plotting import plot_step_comparison, plot_step_durations, plot_timeline  # noqa: F401
+    from .plotting import (  # noqa: F401
+        plot_heatmap,
+        plot_percentile_trend,
+        plot_step_comparison,
+        plot_step_durations,
+        plot_timeline,
+    )
+    from .regressions import regressions, rollup  # noqa: F401
     from .steps import step_durations  # noqa: F401
     from .summary import run_summary  # noqa: F401
     from .transport import MockTransport  # noqa: F401

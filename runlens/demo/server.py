@@ -862,6 +862,10 @@ class DemoDagster:
         # stray modules in it) out of Dagster's code location.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        # The daemon's launch request to the code server (which starts the run worker)
+        # times out after 60 s by default; on a loaded machine that failed seeded runs
+        # before they started ("User code server request timed out").
+        env.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", "300")
         # Output goes to a file, not a pipe: a log storm would fill a pipe nobody
         # reads and block the run.
         log_path = self._home / "runlens-logs" / f"{name}.log"

@@ -116,7 +116,8 @@ def test_every_public_name_is_documented_in_the_readme():
 # The README's module table, in order: each module imports only modules listed before it.
 LAYERS = ["errors", "text", "timespec", "vocabulary", "event_types", "config", "transport", "frames", "models",
           "queries", "event_decoder", "filters", "plan", "client", "_step_arrays", "steps", "critical", "summary",
-          "anatomy", "trends", "history", "baseline", "explain", "plotting", "accessor", "widgets", "formatting", "demo", "cli"]
+          "anatomy", "trends", "regressions", "history", "baseline", "explain", "plotting", "accessor", "widgets",
+          "formatting", "demo", "cli"]
 
 
 def test_data_flows_one_way_through_the_layers():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -220,3 +221,87 @@ def test_timeline_outlines_the_critical_path(tmp_path):
     plt.close(ax.figure)
     with pytest.raises(InvalidArgument, match="critical_path="):
         runlens.plot_timeline(events, critical_path="yes")
+
+
+# --------------------------------------------------------------------------- regressions, rollups
+
+
+def history(b_ms: list[int], c_ms: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Step rows and a runs frame of diamond runs an hour apart, b taking ``b_ms[i]``."""
+    from runlens.frames import runs_frame
+
+    frames, records = [], []
+    for i, b in enumerate(b_ms):
+        t0 = T0 + i * 3_600_000
+        frames.append(diamond(f"r{i}", b_ms=b, t0=t0, c_ms=c_ms + (i % 3) * 7).frame())
+        records.append({"id": f"r{i}", "jobName": "diamond_job", "status": "SUCCESS", "creationTime": t0 / 1000,
+                        "startTime": t0 / 1000 + 0.9, "endTime": t0 / 1000 + 5, "tags": [
+                            {"key": "git/sha", "value": f"sha{i}"}]})
+    return runlens.step_durations(runlens.concat_events(frames)), runs_frame(records)
+
+
+def test_regressions_finds_the_level_change_at_the_first_slow_run():
+    steps, runs = history([300, 310, 295, 305, 1500, 1490, 1510])
+    found = runlens.regressions(steps, runs)
+    changes = found[found["kind"] == "change"]
+    assert changes["step_key"].tolist() == ["b"]
+    row = changes.iloc[0]
+    assert row["run_id"] == "r4" and row["tags"] == {"git/sha": "sha4"}
+    b = steps[steps.step_key == "b"].set_index("run_id")["duration"].dt.total_seconds()
+    assert row["before"] == pytest.approx(np.median(b[["r0", "r1", "r2", "r3"]]))
+    assert row["after"] == pytest.approx(np.median(b[["r4", "r5", "r6"]]))
+    assert row["n_before"] == 4 and row["n_after"] == 3 and row["ratio"] > 3
+    assert (found["kind"] == "outlier").sum() == 0
+
+
+def test_one_slow_run_is_an_outlier_not_a_change():
+    steps, runs = history([300, 310, 295, 1500, 305, 300, 298])
+    found = runlens.regressions(steps, runs)
+    assert found["kind"].tolist() == ["outlier"]
+    assert found.iloc[0]["run_id"] == "r3" and found.iloc[0]["step_key"] == "b"
+
+
+def test_rollup_percentiles_are_numpy_quantiles():
+    steps, runs = history([300, 310, 295, 305, 1500, 1490, 1510])
+    table = runlens.rollup(steps, runs, by="day")
+    durations = steps.assign(run_id=steps.run_id.astype(str), step_key=steps.step_key.astype(str))
+    created = dict(zip(runs.run_id, runs.created.dt.floor("D"), strict=True))
+    for row in table.itertuples(index=False):
+        rows = durations[(durations.step_key == row.step_key)
+                         & durations.run_id.map(created).eq(row.period)]
+        values = rows["duration"].dt.total_seconds().to_numpy()
+        assert row.runs == len(values)
+        assert [row.p50, row.p90, row.p99] == pytest.approx(np.quantile(values, [0.5, 0.9, 0.99]))
+        assert row.total_time == pytest.approx(values.sum())
+        assert row.success_rate == 1.0 and row.retries == 0
+    per_job = runlens.rollup(steps, runs, by="month", by_step=False)
+    assert per_job["runs"].sum() == 7 and per_job["job_name"].unique().tolist() == ["diamond_job"]
+    with pytest.raises(InvalidArgument, match="by must be"):
+        runlens.rollup(steps, by="year")
+
+
+def test_heatmap_and_percentile_trend(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, runs = history([300, 310, 295, 305, 1500, 1490, 1510])
+    ax = runlens.plot_heatmap(steps, runs)
+    data = ax.images[0].get_array()
+    assert data.shape == (7, 4)
+    columns = [t.get_text() for t in ax.get_xticklabels()]
+    b = columns.index("b")
+    assert (data[4:, b] > 3).all() and (abs(data[:4, b] - 1) < 0.1).all()   # slow runs read red, alike white
+    ax.figure.savefig(tmp_path / "heat.png")
+    plt.close(ax.figure)
+    ax = runlens.plot_heatmap(steps, runs, value="status")
+    assert (ax.images[0].get_array() == 0).all()   # every step succeeded
+    plt.close(ax.figure)
+    table = runlens.rollup(steps, runs, by="day")
+    ax = runlens.plot_percentile_trend(table, step="b")
+    assert [line.get_gid() for line in ax.lines] == ["median"]
+    assert any(c.get_gid() == "band" for c in ax.collections)
+    plt.close(ax.figure)
+    with pytest.raises(InvalidArgument):
+        runlens.plot_heatmap(steps, value="colour")
