@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks                 # everything (the first run builds .bench-cache/)
     python -m benchmarks --quick         # small sizes, one repetition: a smoke run
     python -m benchmarks --only 3,4,7    # the synthetic ones only (no Dagster needed)
+    python -m benchmarks --only 8        # explain_run against a 20-run baseline (server, History)
     python -m benchmarks --reps 7 --out bench-results/mine.json
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .harness import Options, elapsed, log, table, write_json
 
-ALL = ("1", "2", "3", "4", "5", "6", "7")
+ALL = ("1", "2", "3", "4", "5", "6", "7", "8")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "bench-results" / "latest.json"
 
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench_synthetic
 
         results += bench_synthetic.run(options, only)
-    if only & {"1", "2", "5", "6"}:
+    if only & {"1", "2", "5", "6", "8"}:
         from . import bench_live
         from .dagster_cache import cached_runs
 

@@ -346,6 +346,10 @@ def run(options: Options, runs: CachedRuns, only: set[str]) -> list[Result]:
             results += bench_many(options, demo.base_url, runs.small)
         if "6" in only:
             results.append(bench_startup(options, demo.url, runs.big))
+        if "8" in only:
+            from .bench_why import bench_explain
+
+            results.append(bench_explain(options, runs, demo.url))
     finally:
         demo.stop()
     return results

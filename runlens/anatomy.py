@@ -24,7 +24,7 @@ from .errors import InvalidArgument
 from .event_types import twins
 from .frames import require_kind
 from .steps import step_durations_unchecked, warn_if_partial
-from .text import MISSING, duration_text
+from .text import MISSING, duration_text, key_value_text
 
 __all__ = ["PHASES", "RunAnatomy", "run_anatomy"]
 
@@ -104,9 +104,7 @@ class RunAnatomy:
         return rows
 
     def __str__(self) -> str:
-        rows = self._rows()
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+        return key_value_text(self._rows())
 
     __repr__ = __str__
 

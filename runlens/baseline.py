@@ -78,6 +78,11 @@ class BaselineComparison:
         rows = self.steps[self.steps["flagged"]]
         return rows.sort_values("ratio", ascending=False, kind="stable").reset_index(drop=True)
 
+    def flagged_text(self) -> str:
+        """``b 1.500 s (5.0x median 0.300 s), ...``: the flagged steps in words."""
+        return ", ".join(f"{r.step_key} {_seconds(r.duration)} ({r.ratio:.1f}x median {_seconds(r.baseline_median)})"
+                         for r in self.flagged.itertuples(index=False))
+
     def records(self) -> list[dict]:
         """One JSON-ready dict per step (NaN → None)."""
         return _records(self.steps)
@@ -97,11 +102,8 @@ class BaselineComparison:
         for row in self.totals.itertuples(index=False):
             lines.append(f"  {row.step_key}: {_seconds(row.duration)} vs median {_seconds(row.baseline_median)}"
                          f"{_ratio_text(row.ratio)}{'  FLAGGED' if row.flagged else ''}")
-        flagged = self.flagged
-        if len(flagged):
-            lines.append("  flagged steps: " + ", ".join(
-                f"{r.step_key} {_seconds(r.duration)} ({r.ratio:.1f}x median {_seconds(r.baseline_median)})"
-                for r in flagged.itertuples(index=False)))
+        if len(self.flagged):
+            lines.append(f"  flagged steps: {self.flagged_text()}")
         else:
             lines.append("  no step flagged")
         if self.new_steps:

@@ -64,13 +64,10 @@ class RunExplanation:
                      f"{len(a.idle_gaps)} idle gap{'s' if len(a.idle_gaps) != 1 else ''}")
         if a.canceled:
             lines.append(f"Canceled    {a.canceled}")
-        flagged = c.flagged
         if c.insufficient:
             lines.append("Flagged     nothing: insufficient baseline (fewer than 3 previous successful runs)")
-        elif len(flagged):
-            lines.append("Flagged     " + ", ".join(
-                f"{r.step_key} {duration_text(r.duration)} = {r.ratio:.1f}x median {duration_text(r.baseline_median)}"
-                for r in flagged.itertuples(index=False)))
+        elif len(c.flagged):
+            lines.append(f"Flagged     {c.flagged_text()}")
         else:
             lines.append("Flagged     no step (each within the baseline's spread)")
         if c.new_steps:

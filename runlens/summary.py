@@ -18,7 +18,7 @@ from .errors import InvalidArgument
 from .event_types import twins
 from .frames import require_kind
 from .steps import WRAPPER_ERROR, step_durations_unchecked, str_or_none, user_error, warn_if_partial
-from .text import MISSING, duration_text, iso_utc
+from .text import MISSING, duration_text, iso_utc, key_value_text
 from .vocabulary import STEP_STATUSES, TERMINAL_STATUSES
 
 __all__ = ["RunSummary", "StepFailure", "run_summary"]
@@ -94,9 +94,7 @@ class RunSummary:
         return rows
 
     def __str__(self) -> str:
-        rows = self._rows()
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+        return key_value_text(self._rows())
 
     __repr__ = __str__
 

@@ -68,6 +68,9 @@ def record(out: Path = CASSETTES) -> dict:
         scenario("invalid_cursor", lambda: list(client.iter_event_pages(runs["etl"], after_cursor="not-a-cursor")))
         scenario("runs", lambda: (client.runs(), client.runs(job="etl_job"), client.runs(statuses=["FAILURE"]),
                                   client.runs(limit=1)))
+        # Issue 17: the first slow diamond run explained against its baseline (the run and
+        # the baseline's stepStats in two runsOrError requests, then its events and plan).
+        scenario("diamond_explain", lambda: runlens.explain_run(runs["diamond_slow_1"], client, baseline=20))
         for name, commands in CLI_SCENARIOS.items():
             def run_cli(commands=commands):
                 for args in commands(runs):

@@ -305,3 +305,71 @@ def test_heatmap_and_percentile_trend(tmp_path):
     plt.close(ax.figure)
     with pytest.raises(InvalidArgument):
         runlens.plot_heatmap(steps, value="colour")
+
+
+# --------------------------------------------------------------------------- compare_to_baseline from a server
+
+
+def stats_record(run_id: str, i: int, b_ms: int, status: str = "SUCCESS") -> dict:
+    """A runsOrError result with Dagster's stepStats for a diamond run created i hours in."""
+    t0 = T0 / 1000 + i * 3600
+    spans = {"a": (1.0, 1.3), "b": (1.4, 1.4 + b_ms / 1000), "c": (1.41, 1.71)}
+    spans["d"] = (max(spans["b"][1], spans["c"][1]) + 0.1, max(spans["b"][1], spans["c"][1]) + 0.4)
+    stats = [{"stepKey": k, "status": "SUCCESS", "startTime": t0 + s, "endTime": t0 + e,
+              "attempts": [{"startTime": t0 + s, "endTime": t0 + e}], "markers": []} for k, (s, e) in spans.items()]
+    return {"id": run_id, "jobName": "diamond_job", "status": status, "creationTime": t0, "startTime": t0 + 0.5,
+            "endTime": t0 + spans["d"][1] + 0.1, "tags": [], "stepStats": stats}
+
+
+def baseline_server(b_ms: list[int]):
+    records = [stats_record(f"r{i}", i, b) for i, b in enumerate(b_ms)]
+    requests = []
+
+    def handler(request):
+        requests.append(request)
+        f = request["variables"]["filter"]
+        if "runIds" in f:
+            found = [r for r in records if r["id"] in f["runIds"]]
+        else:
+            found = [r for r in reversed(records) if r["creationTime"] < f["createdBefore"]
+                     and r["status"] in f["statuses"] and r["jobName"] == f["pipelineName"]]
+        return {"data": {"runsOrError": {"__typename": "Runs", "results": found[: request["variables"]["limit"]]}}}
+
+    return runlens.Client(transport=runlens.MockTransport(handler)), requests
+
+
+def test_compare_to_baseline_flags_b_alone_in_the_first_slow_run():
+    client, requests = baseline_server([300, 310, 295, 305, 1500, 1490])
+    cmp = runlens.compare_to_baseline("r4", client, baseline=20)
+    assert cmp.baseline_runs == ["r3", "r2", "r1", "r0"] and not cmp.insufficient
+    assert cmp.flagged["step_key"].tolist() == ["b"]
+    b = cmp.steps.set_index("step_key").loc["b"]
+    # times are milliseconds (Dagster's float seconds, cut to ms as every runlens frame)
+    assert b["duration"] == pytest.approx(1.5, abs=0.002) and b["baseline_median"] == pytest.approx(0.3025, abs=0.002)
+    assert b["ratio"] == pytest.approx(b["duration"] / b["baseline_median"])
+    assert len(requests) == 2   # the run, then every baseline run's stepStats in one request
+    record = cmp.records()[0]
+    assert set(record) >= {"step_key", "duration", "baseline_median", "ratio", "flagged"}
+    assert isinstance(record["flagged"], bool)
+    # the second slow run has a slow run in its baseline, but four alike: still flagged
+    assert runlens.compare_to_baseline("r5", client).flagged["step_key"].tolist() == ["b"]
+
+
+def test_compare_to_baseline_of_alike_runs_flags_nothing_and_says_when_the_baseline_is_short():
+    client, _ = baseline_server([300, 310, 295, 305, 1500])
+    assert runlens.compare_to_baseline("r3", client).flagged.empty
+    short = runlens.compare_to_baseline("r2", client)
+    assert short.insufficient and short.flagged.empty and "insufficient baseline" in str(short)
+    assert runlens.compare_to_baseline("r4", client, baseline=2).insufficient
+
+
+def test_compare_to_baseline_lists_new_and_missing_steps_and_refuses_bad_input():
+    client, _ = baseline_server([300, 310, 295, 305])
+    cmp = runlens.compare_to_baseline("r3", client)
+    assert cmp.new_steps == [] and cmp.missing_steps == []
+    with pytest.raises(InvalidArgument, match="baseline must be"):
+        runlens.compare_to_baseline("r3", client, baseline=0)
+    with pytest.raises(InvalidArgument, match="Client or a runlens.History"):
+        runlens.compare_to_baseline("r3", "http://x")
+    with pytest.raises(runlens.RunNotFound):
+        runlens.compare_to_baseline("nope", client)
