@@ -163,10 +163,12 @@ def compare_durations(values: pd.Series, baseline: pd.DataFrame, *, n_runs: int)
         Indexed like ``values``: ``baseline_median``, ``baseline_mad``, ``baseline_n``,
         ``ratio``, ``score``, ``flagged``.
     """
-    clean = baseline.dropna(subset=["value"])
+    clean = pd.DataFrame({"key": baseline["key"].astype(object).to_numpy(),
+                          "value": pd.to_numeric(baseline["value"]).astype("float64").to_numpy()}).dropna()
     grouped = clean.groupby("key")["value"]
     median = grouped.median()
-    mad = clean.assign(dev=(clean["value"] - clean["key"].map(median)).abs()).groupby("key")["dev"].median()
+    dev = (clean["value"] - clean["key"].map(median).astype("float64")).abs()
+    mad = dev.groupby(clean["key"]).median()
     count = grouped.size()
     out = pd.DataFrame(index=values.index)
     out["baseline_median"] = median.reindex(values.index).astype("float64")

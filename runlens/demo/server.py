@@ -97,8 +97,9 @@ DIAMOND = "diamond"
 
 #: diamond_job's runs in :func:`seed_runs`: this many alike, then this many with ``b`` slower.
 DIAMOND_ALIKE, DIAMOND_SLOW = 4, 3
-#: Seconds each diamond step sleeps, and ``b`` in the slow runs (a level change, 5x).
-DIAMOND_SECONDS, DIAMOND_SLOW_B_SECONDS = 0.3, 1.5
+#: Seconds each diamond step sleeps, and ``b`` in the slow runs (a level change, 10x: on a
+#: loaded machine worker start-up and event writes add a second or more of noise to each step).
+DIAMOND_SECONDS, DIAMOND_SLOW_B_SECONDS = 0.3, 3.0
 
 # The QueuedRunCoordinator queues runs launched through the webserver's GraphQL; the
 # dagster-daemon dequeues them (checking every second instead of every 5 s) and
@@ -1015,9 +1016,10 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         # The first step sleeps a minute: it is surely running when the run is terminated.
         long_first_step = {"ops": {"slow_start": {"config": {"seconds": 60.0}}}}
         canceled_running = demo.launch("slow_job", long_first_step, {DEMO_TAG: "canceled-while-running"})
+        # Queued now, so they run while the others do (at most three at a time).
+        diamonds = _launch_diamonds(demo)
         demo.wait_for_event(canceled_running, "STEP_START")
         demo.terminate(canceled_running)
-        diamonds = _launch_diamonds(demo)
         for run_id in (etl, failing, canceled_queued, canceled_running, *diamonds.values()):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,

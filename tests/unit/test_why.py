@@ -373,3 +373,10 @@ def test_compare_to_baseline_lists_new_and_missing_steps_and_refuses_bad_input()
         runlens.compare_to_baseline("r3", "http://x")
     with pytest.raises(runlens.RunNotFound):
         runlens.compare_to_baseline("nope", client)
+
+
+def test_compare_to_baseline_of_a_jobs_first_run_has_no_baseline():
+    client, _ = baseline_server([300, 310])
+    first = runlens.compare_to_baseline("r0", client)
+    assert first.insufficient and first.baseline_runs == [] and first.flagged.empty
+    assert first.steps["baseline_median"].isna().all() and first.new_steps == ["a", "b", "c", "d"]
