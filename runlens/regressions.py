@@ -124,7 +124,7 @@ def _segments(x: np.ndarray, lo: int, hi: int, min_size: int, out: list[int]) ->
     _segments(x, lo + k, hi, min_size, out)
 
 
-def regressions(steps: pd.DataFrame, runs: pd.DataFrame | None = None, *, min_size: int = 2) -> pd.DataFrame:
+def regressions(steps: pd.DataFrame, runs: pd.DataFrame | None = None, *, min_size: int = 3) -> pd.DataFrame:
     """Where each step's duration changed level across runs, and which single runs stand out.
 
     Parameters
@@ -137,9 +137,10 @@ def regressions(steps: pd.DataFrame, runs: pd.DataFrame | None = None, *, min_si
         and adds the job and the run's tags (a commit SHA tag, ...). Without it runs are
         ordered by their first step's start (``History.steps()`` rows carry ``job_name``
         and ``run_created`` themselves).
-    min_size : int, default 2
+    min_size : int, default 3
         A level must hold for at least this many runs on each side; one slow run is
-        an ``outlier``, never a ``change``.
+        an ``outlier``, never a ``change``. (With 2, two runs that happened to be quick
+        on a busy machine made a "level" of their own: measured on the demo.)
 
     Returns
     -------
