@@ -380,3 +380,63 @@ def test_compare_to_baseline_of_a_jobs_first_run_has_no_baseline():
     first = runlens.compare_to_baseline("r0", client)
     assert first.insufficient and first.baseline_runs == [] and first.flagged.empty
     assert first.steps["baseline_median"].isna().all() and first.new_steps == ["a", "b", "c", "d"]
+
+
+# --------------------------------------------------------------------------- the CLI over a fake server
+
+
+def explain_server(b_ms: list[int]):
+    """A `responses` callback answering what `run explain` asks: the runs' stepStats, the
+    run's events (a built diamond run) and its execution plan."""
+    import json
+
+    client, _ = baseline_server(b_ms)
+    events = {f"r{i}": diamond(f"r{i}", b_ms=b, t0=T0 + i * 3_600_000).records for i, b in enumerate(b_ms)}
+
+    def callback(request):
+        body = json.loads(request.body)
+        variables = body["variables"]
+        if "RunlensRunsStepStats" in body["query"]:
+            doc = client.transport.handler(body)
+        elif "logsForRun" in body["query"]:
+            run = events.get(variables["runId"])
+            result = ({"__typename": "RunNotFoundError", "message": "not found"} if run is None else
+                      {"__typename": "EventConnection", "events": run, "cursor": "x", "hasMore": False})
+            doc = {"data": {"logsForRun": result}}
+        elif "executionPlan" in body["query"]:
+            doc = {"data": {"runOrError": {"__typename": "Run", "id": variables["runId"],
+                                           "executionPlan": {"steps": PLAN},
+                                           "stepStats": [{"stepKey": k} for k in "abcd"]}}}
+        else:
+            return 400, {}, json.dumps({"errors": [{"message": "unexpected query"}]})
+        return 200, {}, json.dumps(doc)
+
+    return callback
+
+
+def test_run_explain_cli_text_json_and_errors():
+    import json
+
+    import responses
+    from click.testing import CliRunner
+
+    from runlens.cli import main
+    from tests.unit.fake_dagster import BASE_URL
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.POST, BASE_URL + "/graphql", callback=explain_server([300, 310, 295, 305, 1500]))
+        result = CliRunner().invoke(main, ["run", "explain", "r4", "--json", "--url", BASE_URL])
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.output)
+        assert [s["step_key"] for s in doc["steps"] if s["flagged"]] == ["b"]
+        assert all({"step_key", "duration", "baseline_median", "ratio", "flagged"} <= set(s) for s in doc["steps"])
+        assert doc["critical_path"]["steps"] == ["a", "b", "d"] and doc["baseline_runs"] == ["r3", "r2", "r1", "r0"]
+        text = CliRunner().invoke(main, ["run", "explain", "r4", "--url", BASE_URL])
+        assert text.exit_code == 0
+        assert "Critical    a → b → d" in text.output and "Flagged     b " in text.output
+        short = CliRunner().invoke(main, ["run", "explain", "r1", "--url", BASE_URL])
+        assert "insufficient baseline" in short.output
+        missing = CliRunner().invoke(main, ["run", "explain", "nope", "--json", "--url", BASE_URL])
+        assert missing.exit_code == 3 and json.loads(missing.stderr)["code"] == "RUN_NOT_FOUND"
+        bad = CliRunner().invoke(main, ["run", "explain", "r4", "--baseline", "0", "--json", "--url", BASE_URL])
+        assert bad.exit_code == 2 and json.loads(bad.stderr)["code"] == "USAGE_ERROR"
