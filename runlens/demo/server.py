@@ -1016,10 +1016,11 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         # The first step sleeps a minute: it is surely running when the run is terminated.
         long_first_step = {"ops": {"slow_start": {"config": {"seconds": 60.0}}}}
         canceled_running = demo.launch("slow_job", long_first_step, {DEMO_TAG: "canceled-while-running"})
-        # Queued now, so they run while the others do (at most three at a time).
-        diamonds = _launch_diamonds(demo)
         demo.wait_for_event(canceled_running, "STEP_START")
         demo.terminate(canceled_running)
+        # Queued after the cancellation: launched together with slow_job, they delayed its
+        # step's start past wait_for_event's 120 s on a loaded machine.
+        diamonds = _launch_diamonds(demo)
         for run_id in (etl, failing, canceled_queued, canceled_running, *diamonds.values()):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,
