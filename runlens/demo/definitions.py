@@ -30,7 +30,7 @@ slow_job
 diamond_job
     ``a → (b, c) → d``: four steps sleeping for their op config's ``seconds``
     (default 0.3 s), so b and c run in parallel. The demo runs it several times alike,
-    then several times with ``b`` ten times slower: a level change for runlens's
+    then several times with ``b`` twenty times slower: a level change for runlens's
     critical path, baseline comparison and change-point tests.
 log_storm_job
     One step logging ``n`` lines (op config, default 1000) to build very large

@@ -147,3 +147,29 @@ def test_explain_and_regressions_from_a_history_store(client, demo, tmp_path):
         mask = (steps["step_key"].astype(str) == row.step_key) & steps["run_id"].astype(str).map(day).eq(row.period)
         values = seconds[mask].to_numpy(float)
         assert [row.p50, row.p90, row.p99] == pytest.approx(np.quantile(values, [0.5, 0.9, 0.99]))
+
+
+def test_pictures_of_the_diamond_runs(client, demo, tmp_path):
+    """The README's pictures, drawn from the live runs: the slow run's chain outlined, and the
+    heatmap's b column slower from the first slow run on (written to tmp_path)."""
+    import matplotlib.pyplot as plt
+
+    run_id = demo.runs[SLOW[0]]
+    events, plan = client.events(run_id), client.execution_plan(run_id)
+    cp = runlens.critical_path(events, plan)
+    ax = runlens.plot_timeline(events, critical_path=cp)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    outlined = [labels[round(p.get_y() + p.get_height() / 2)] for p in ax.patches if p.get_gid() == "critical_path"]
+    assert outlined == cp.keys
+    ax.figure.savefig(tmp_path / "critical-path-diamond.png", dpi=110)
+    plt.close(ax.figure)
+    ids = [demo.runs[k] for k in ALIKE + SLOW]
+    steps = runlens.step_durations(client.events_many(ids))
+    ax = runlens.plot_heatmap(steps, client.runs(job="diamond_job"))
+    data = ax.images[0].get_array()
+    b = [t.get_text() for t in ax.get_xticklabels()].index("b")
+    assert data.shape == (len(ids), 4)
+    assert data[len(ALIKE):, b].min() > data[: len(ALIKE), b].max()   # every slow run's b above every alike one
+    ax.figure.savefig(tmp_path / "heatmap-diamond.png", dpi=110)
+    plt.close(ax.figure)
+    print(f"pictures in {tmp_path}")
