@@ -118,7 +118,8 @@ def plot_heatmap(steps: pd.DataFrame, runs: pd.DataFrame | None = None, ax=None,
         spread = (np.log(grid.clip(lower=1e-3)).std()).sort_values(ascending=False)
         grid = grid[[c for c in step_order if c in set(spread.index[:max_steps])]]
     if ax is None:
-        _, ax = plt.subplots(figsize=(min(2 + 0.35 * grid.shape[1], 16), min(1.5 + 0.22 * grid.shape[0], 14)),
+        _, ax = plt.subplots(figsize=(min(max(5.5, 2 + 0.35 * grid.shape[1]), 16),
+                                      min(max(3.0, 1.5 + 0.22 * grid.shape[0]), 14)),
                              layout="constrained")
     if grid.empty:
         say_empty(ax, "no steps")
@@ -131,6 +132,12 @@ def plot_heatmap(steps: pd.DataFrame, runs: pd.DataFrame | None = None, ax=None,
         image = ax.imshow(data, aspect="auto", cmap="RdBu_r", norm=LogNorm(1 / span, span), interpolation="nearest",
                           gid="heatmap")
         bar = ax.figure.colorbar(image, ax=ax, fraction=0.04, pad=0.01)
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+        ticks = [t for t in (1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16, 32) if 1 / span <= t <= span]
+        bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
         bar.set_label("duration / the step's median")
     else:
         statuses = ["SUCCESS", "FAILURE", "CANCELED", "SKIPPED", "IN_PROGRESS"]
