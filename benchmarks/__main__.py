@@ -7,6 +7,7 @@ Usage::
     python -m benchmarks --only 3,4,7,8,9   # the synthetic ones only (no Dagster needed)
     python -m benchmarks --only 14       # the light sync against the full one (a live Dagster)
     python -m benchmarks --only 15       # runlens.dask against pandas over the 10M-event store
+    python -m benchmarks --only 16       # explain_run against a 20-run baseline (server, History)
     python -m benchmarks --reps 7 --out bench-results/mine.json
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from .harness import Options, elapsed, log, table, write_json
 
-ALL = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15")
+ALL = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "bench-results" / "latest.json"
 
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench_dask
 
         results += bench_dask.run(options)
-    if only & {"1", "2", "5", "6", "10", "11", "12", "13", "14"}:
+    if only & {"1", "2", "5", "6", "10", "11", "12", "13", "14", "16"}:
         from . import bench_live
         from .dagster_cache import cached_runs
 

@@ -354,6 +354,10 @@ def run(options: Options, runs: CachedRuns, only: set[str]) -> list[Result]:
             from .bench_light_sync import bench_light_sync
 
             results.append(bench_light_sync(options, demo.url, runs.small))
+        if "16" in only:
+            from .bench_why import bench_explain
+
+            results.append(bench_explain(options, runs, demo.url))
     finally:
         demo.stop()
     return results

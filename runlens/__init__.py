@@ -57,6 +57,18 @@ _EXPORTS = {
     "concat_events": "frames",
     "frame_kind": "frames",
     "EVENT_TYPES": "event_types",
+    "critical_path": "critical",
+    "CriticalPath": "critical",
+    "plan_from_events": "plan",
+    "run_anatomy": "anatomy",
+    "RunAnatomy": "anatomy",
+    "compare_to_baseline": "baseline",
+    "BaselineComparison": "baseline",
+    "explain_run": "explain",
+    "regressions": "regressions",
+    "rollup": "regressions",
+    "plot_percentile_trend": "plotting",
+    "plot_heatmap": "plotting",
 }
 
 __all__ = sorted([*_EXPORTS, "run", "events", "runs", "__version__"])
@@ -113,20 +125,28 @@ if "pandas" in sys.modules:  # pragma: no cover - depends on import order
     importlib.import_module(".accessor", __name__)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .anatomy import RunAnatomy, run_anatomy  # noqa: F401
+    from .baseline import BaselineComparison, compare_to_baseline  # noqa: F401
     from .client import Client  # noqa: F401
+    from .critical import CriticalPath, critical_path  # noqa: F401
     from .errors import *  # noqa: F401,F403
+    from .explain import explain_run  # noqa: F401
     from .filters import filter_events  # noqa: F401
     from .frames import concat_events, events_frame, frame_kind  # noqa: F401
     from .history import History  # noqa: F401
     from .logs import LogText  # noqa: F401
     from .models import EventPage, Run, RunEventLevel, RunStatus  # noqa: F401
+    from .plan import plan_from_events  # noqa: F401
     from .plotting import (  # noqa: F401
         plot_asset_metadata,
+        plot_heatmap,
         plot_partition_status,
+        plot_percentile_trend,
         plot_step_comparison,
         plot_step_durations,
         plot_timeline,
     )
+    from .regressions import regressions, rollup  # noqa: F401
     from .steps import step_durations  # noqa: F401
     from .summary import run_summary  # noqa: F401
     from .transport import MockTransport  # noqa: F401

@@ -487,5 +487,31 @@ def asset_events(asset_key: str, partitions: tuple[str, ...], kind: str, since: 
         click.echo(f"{more_events_note(frame)}, or continue with --cursor {frame.attrs['cursor']}", err=True)
 
 
+# --------------------------------------------------------------------------- run explain (issue 17)
+
+
+@run_group.command("explain", epilog=EXIT_CODES_HELP)
+@click.argument("run_id")
+@click.option("--baseline", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Compare with this many previous successful runs of the job.")
+@click.option("--store", type=click.Path(file_okay=False),
+              help="Answer from this History store (no request to the server); the run must be synced.")
+@url_option
+@json_option
+@handle_errors
+def run_explain(run_id: str, baseline: int, store: str | None, url: str | None, as_json: bool) -> None:
+    """Why a run took as long as it did: where the time went, the critical path, steps slower than usual."""
+    from .explain import explain_run
+
+    if store:
+        from .history import History
+
+        source = History(store)
+    else:
+        source = _client(url)
+    report = explain_run(run_id, source, baseline=baseline)
+    click.echo(json.dumps(report.as_dict(), ensure_ascii=False) if as_json else str(report))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -746,6 +746,39 @@ class Client:
         frame.attrs.update(run_ids=run_ids, endpoint=self.url, fetched_at=now_iso())
         return frame
 
+    def execution_plan(self, run_id: str, *, resolve: bool = True) -> pd.DataFrame:
+        """The run's dependency graph (``Run.executionPlan``) as an edges frame.
+
+        Parameters
+        ----------
+        run_id : str
+        resolve : bool, default True
+            Map dynamic steps (``process[?]``) onto the keys that ran (``process[emea]``,
+            from the run's ``stepStats``, asked for in the same request).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per step input and the step it depends on: ``step_key``, ``kind``,
+            ``input``, ``upstream`` (a step with no inputs: one row, NA input and
+            upstream). See :func:`runlens.plan.plan_frame`.
+
+        Raises
+        ------
+        RunNotFound
+            If the server has no run with this id.
+        """
+        from .plan import plan_frame, resolve_plan
+
+        run_id = _check_run_id(run_id)
+        result = self._run_or_error(queries.EXECUTION_PLAN, run_id)
+        plan = plan_frame(((result.get("executionPlan") or {}).get("steps")) or [], run_id)
+        if resolve:
+            keys = [s.get("stepKey") for s in result.get("stepStats") or []]
+            plan = resolve_plan(plan, keys)
+        plan.attrs.update(endpoint=self.url)
+        return plan
+
     # -- compute logs -----------------------------------------------------------------
 
     def logs(self, run_id: str, step: str | None = None, *, stream: str = "stderr",

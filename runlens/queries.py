@@ -151,6 +151,38 @@ query RunlensStepStatsMany($filter: RunsFilter, $limit: Int) {
 }
 """
 
+EXECUTION_PLAN = """
+query RunlensExecutionPlan($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run {
+      id
+      executionPlan { steps { key kind inputs { name dependsOn { key } } } }
+      stepStats { stepKey }
+    }
+    ... on RunNotFoundError { message }
+    ... on PythonError { message className stack }
+  }
+}
+"""
+
+RUNS_STEP_STATS = """
+query RunlensRunsStepStats($filter: RunsFilter, $cursor: String, $limit: Int) {
+  runsOrError(filter: $filter, cursor: $cursor, limit: $limit) {
+    __typename
+    ... on Runs {
+      results {
+        id jobName status creationTime startTime endTime
+        tags { key value }
+        stepStats { stepKey status startTime endTime attempts { startTime endTime } markers { startTime endTime } }
+      }
+    }
+    ... on InvalidPipelineRunsFilterError { message }
+    ... on PythonError { message className stack }
+  }
+}
+"""
+
 # Asset keys with their definition (null for an asset known only from its history) and
 # the last materialization (epoch milliseconds, a float). Keys page by ``cursor``.
 ASSETS = """

@@ -18,7 +18,7 @@ from .errors import InvalidArgument
 from .event_types import twins
 from .frames import require_kind
 from .steps import WRAPPER_ERROR, step_durations_unchecked, str_or_none, user_error, warn_if_partial
-from .text import MISSING, duration_text, iso_utc
+from .text import MISSING, duration_text, iso_utc, key_value_text
 from .vocabulary import STEP_STATUSES, TERMINAL_STATUSES
 
 __all__ = ["RunSummary", "StepFailure", "run_summary"]
@@ -67,6 +67,7 @@ class RunSummary:
     failure_log: list[str] | None = None
     #: Where ``failure_log`` came from, or why there is none (e.g. "no captured compute logs").
     failure_log_note: str | None = None
+    critical_path: Any = field(default=None, compare=False)
 
     def _rows(self) -> list[tuple[str, str]]:
         steps = ", ".join(f"{n} {s.lower().replace('_', ' ')}" for s, n in self.steps_by_status.items() if n)
@@ -81,6 +82,8 @@ class RunSummary:
             ("Steps", steps or "none"),
             ("Slowest", ", ".join(f"{k} {duration_text(d)}" for k, d in self.slowest_steps[:3]) or MISSING),
             ("Retry wait", duration_text(self.total_retry_wait)),
+            *([("Critical path", str(self.critical_path).removeprefix("critical path: "))]
+              if self.critical_path is not None and len(self.critical_path) else []),
             ("Assets", _short_list(self.materializations)),
         ]
         if self.first_failure:
@@ -99,10 +102,7 @@ class RunSummary:
         return rows
 
     def __str__(self) -> str:
-        rows = self._rows()
-        width = max(len(k) for k, _ in rows)
-        pad = "\n" + " " * (width + 2)
-        return "\n".join(f"{k:<{width}}  {v.replace(chr(10), pad)}" for k, v in rows)
+        return key_value_text(self._rows())
 
     __repr__ = __str__
 
@@ -132,7 +132,7 @@ _PROGRESS = (("CANCELING", "CANCELING"), ("START", "STARTED"), ("STARTING", "STA
 
 
 def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | None = None,
-                logs: Any = None, log_lines: int = 15) -> RunSummary:
+                logs: Any = None, log_lines: int = 15, plan: pd.DataFrame | None = None) -> RunSummary:
     """Summarise one run: status, wall time, queueing, steps, retries, assets, first failure.
 
     Parameters
@@ -152,6 +152,9 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
         part). Without it nothing is fetched.
     log_lines : int, default 15
         How many of the last readable lines of that stderr to keep (``failure_log``).
+    plan : pandas.DataFrame, optional
+        The run's edges frame (``Client.execution_plan(run_id)``) for ``critical_path``;
+        without it the edges come from the events' LOADED_INPUT lines.
 
     Returns
     -------
@@ -207,6 +210,7 @@ def run_summary(events: pd.DataFrame, run: Any = None, *, steps: pd.DataFrame | 
         steps=steps,
         failure_log=failure_log,
         failure_log_note=failure_log_note,
+        critical_path=_critical_path(events, steps, plan),
     )
 
 
@@ -242,6 +246,19 @@ def _failure_log(logs: Any, run_id: str | None, failure: StepFailure | None,
     if not tail:
         return None, note or f"step {step} printed nothing to stderr"
     return tail, note
+
+
+def _critical_path(events: pd.DataFrame, steps: pd.DataFrame, plan: pd.DataFrame | None) -> Any:
+    """The run's critical path: from ``plan``, else from the events' LOADED_INPUT edges;
+    None when neither gives an edge and several steps ran (a chain of one would mislead)."""
+    from .critical import critical_path
+    from .plan import plan_from_events
+
+    if plan is None:
+        plan = plan_from_events(events)
+        if plan["upstream"].notna().sum() == 0 and steps["end"].notna().sum() > 1:
+            return None
+    return critical_path(steps, plan)
 
 
 def _one_run(events: pd.DataFrame, run: Any) -> tuple[pd.DataFrame, str | None]:

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["MISSING", "LONE_SURROGATE", "duration_text", "iso_utc", "now_iso", "replace_lone_surrogates",
-           "without_class_prefix"]
+__all__ = ["MISSING", "LONE_SURROGATE", "duration_text", "iso_utc", "key_value_text", "now_iso",
+           "replace_lone_surrogates", "without_class_prefix"]
 
 #: What a missing time or duration reads as.
 MISSING = "—"
@@ -46,6 +46,13 @@ def iso_utc(value: Any, *, timespec: str = "milliseconds", missing: str | None =
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
     return stamp.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def key_value_text(rows: list[tuple[str, str]]) -> str:
+    """``(label, value)`` rows as two aligned columns, one row a line (summaries' ``str()``)."""
+    width = max((len(k) for k, _ in rows), default=0)
+    pad = "\n" + " " * (width + 2)  # a value of several lines stays in its column
+    return "\n".join(f"{k:<{width}}  {v.replace(chr(10), pad)}" for k, v in rows)
 
 
 def now_iso() -> str:

@@ -112,6 +112,9 @@ def record(out: Path = CASSETTES) -> dict:
             client.asset_events("no/such/asset")
 
         scenario("assets", asset_scenario)
+        # Issue 17: the first slow diamond run explained against its baseline (the run and
+        # the baseline's stepStats in two runsOrError requests, then its events and plan).
+        scenario("diamond_explain", lambda: runlens.explain_run(runs["diamond_slow_1"], client, baseline=20))
         for name, commands in CLI_SCENARIOS.items():
             def run_cli(commands=commands):
                 for args in commands(runs):

@@ -38,6 +38,11 @@ daily_orders_job
     range of partitions (the ``dagster/asset_partition_range_*`` tags): each partition's materialization
     carries ``row_count`` (int), ``duration_s`` (float) and ``source`` (url) metadata,
     deterministic from the partition date and the run config's ``batch``.
+diamond_job
+    ``a → (b, c) → d``: four steps sleeping for their op config's ``seconds``
+    (default 0.3 s), so b and c run in parallel. The demo runs it several times alike,
+    then several times with ``b`` twenty times slower: a level change for runlens's
+    critical path, baseline comparison and change-point tests.
 log_storm_job
     One step logging ``n`` lines (op config, default 1000) to build very large
     event logs. The op does nothing else; Dagster's sqlite event log still costs
@@ -363,8 +368,51 @@ def daily_orders(context: AssetExecutionContext, config: DailyOrdersConfig) -> N
 daily_orders_job = define_asset_job("daily_orders_job", selection=[daily_orders], partitions_def=DAILY)
 
 
+# ----------------------------------------------------------------------- diamond_job
+
+
+class NapConfig(Config):
+    """How long a diamond step sleeps, in seconds."""
+
+    seconds: float = 0.3
+
+
+@op
+def a(context: OpExecutionContext, config: NapConfig) -> int:
+    """The diamond's head."""
+    time.sleep(config.seconds)
+    return 1
+
+
+@op
+def b(context: OpExecutionContext, config: NapConfig, x: int) -> int:
+    """One arm (the one the demo slows down)."""
+    time.sleep(config.seconds)
+    return x + 1
+
+
+@op
+def c(context: OpExecutionContext, config: NapConfig, x: int) -> int:
+    """The other arm."""
+    time.sleep(config.seconds)
+    return x + 2
+
+
+@op
+def d(context: OpExecutionContext, config: NapConfig, left: int, right: int) -> None:
+    """The diamond's foot: waits for both arms."""
+    time.sleep(config.seconds)
+    context.log.info(f"joined {left} and {right}")
+
+
+@job(description="a → (b, c) → d, each step sleeping for its op config's seconds.")
+def diamond_job():
+    x = a()
+    d(b(x), c(x))
+
+
 defs = Definitions(
     assets=[daily_orders],
-    jobs=[etl_job, failing_job, slow_job, printing_job, log_storm_job, daily_orders_job],
+    jobs=[etl_job, failing_job, slow_job, printing_job, log_storm_job, daily_orders_job, diamond_job],
     executor=multiprocess_executor.configured({"start_method": {"forkserver": {}}}),
 )

@@ -91,7 +91,9 @@ TEST_TAG = "runlens/test"
 
 #: The keys of :func:`seed_runs`' result.
 SEED_KEYS = ("etl", "failing", "queued", "canceled_queued", "canceled_running", "not_started", "printing",
-             "daily_orders", "daily_orders_rerun")
+             "daily_orders", "daily_orders_rerun",
+             "diamond_alike_1", "diamond_alike_2", "diamond_alike_3", "diamond_alike_4",
+             "diamond_slow_1", "diamond_slow_2", "diamond_slow_3")
 
 #: Partitions of the demo's daily asset materialized by :func:`seed_runs`: the first
 #: run loads the whole range, the rerun loads the last three again (batch 1, more rows).
@@ -103,11 +105,24 @@ def _partition_range_tags(first: str, last: str) -> dict[str, str]:
     """The tags of a run over a range of partitions, as a single-run backfill sets them."""
     return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
+
+#: Value of :data:`DEMO_TAG` on diamond_job's seeded runs (at most three run at once).
+DIAMOND = "diamond"
+
+#: diamond_job's runs in :func:`seed_runs`: this many alike, then this many with ``b`` slower.
+DIAMOND_ALIKE, DIAMOND_SLOW = 4, 3
+#: Seconds each diamond step sleeps, and ``b`` in the slow runs (a level change, 20x: on a
+#: loaded machine (load 30 on 2 cores) event writes add seconds of noise to each step, and b at
+#: 3 s was not always outside 3.5 robust spreads of the alike runs).
+DIAMOND_SECONDS, DIAMOND_SLOW_B_SECONDS = 0.3, 6.0
+
 # The QueuedRunCoordinator queues runs launched through the webserver's GraphQL; the
 # dagster-daemon dequeues them (checking every second instead of every 5 s) and
 # launches them (in threads: several at once). A limit of 0 keeps runs tagged
 # runlens/demo=held, and runs tests tag runlens/test, QUEUED for good without holding
-# up the others.
+# up the others. The diamond runs go at most three at a time, in order of creation: seven
+# run workers starting at once on a busy machine made the code server miss its 60 s
+# deadline and Dagster fail the runs before they started.
 _DAGSTER_YAML = """\
 storage:
   sqlite:
@@ -124,6 +139,9 @@ run_coordinator:
         limit: 0
       - key: "{test_tag}"
         limit: 0
+      - key: "{tag}"
+        value: "{diamond}"
+        limit: 3
 telemetry:
   enabled: false
 """
@@ -324,7 +342,7 @@ class DemoDagster:
             config = self._home / "dagster.yaml"
             if not config.exists():
                 config.write_text(_DAGSTER_YAML.format(home=json.dumps(str(self._home)), tag=DEMO_TAG, held=HELD,
-                                                      test_tag=TEST_TAG))
+                                                      test_tag=TEST_TAG, diamond=DIAMOND))
             (self._home / "runlens-logs").mkdir(exist_ok=True)
         self._log(f"DAGSTER_HOME ready at {self._home}")
         return self._home
@@ -860,6 +878,10 @@ class DemoDagster:
         # stray modules in it) out of Dagster's code location.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        # The daemon's launch request to the code server (which starts the run worker)
+        # times out after 60 s by default; on a loaded machine that failed seeded runs
+        # before they started ("User code server request timed out").
+        env.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", "300")
         # Output goes to a file, not a pipe: a log storm would fill a pipe nobody
         # reads and block the run.
         log_path = self._home / "runlens-logs" / f"{name}.log"
@@ -1001,6 +1023,11 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
             The same over :data:`DAILY_RERUN_PARTITIONS`, launched as soon as the first
             has ended (batch 1: other row counts), so those partitions have two
             materializations each.
+        ``diamond_alike_1`` … ``diamond_alike_4``, ``diamond_slow_1`` … ``diamond_slow_3``
+            ``diamond_job`` (``a → (b, c) → d``), SUCCESS: four runs with every step
+            sleeping :data:`DIAMOND_SECONDS`, then three with ``b`` sleeping
+            :data:`DIAMOND_SLOW_B_SECONDS` (created in this order, so a baseline of the
+            previous runs and a change point see alike runs, then a level change).
     """
     started = time.monotonic()
     demo.start()
@@ -1024,12 +1051,15 @@ def seed_runs(demo: DemoDagster) -> dict[str, str]:
         demo.terminate(canceled_running)
         # Launched last so it does not slow the slow_job's first step, which is awaited above.
         printing = demo.launch("printing_job")
+        # Queued after the cancellation: launched together with slow_job, they delayed its
+        # step's start past wait_for_event's 120 s on a loaded machine.
+        diamonds = _launch_diamonds(demo)
         rerun = rerun.result()
-        for run_id in (etl, failing, canceled_queued, canceled_running, printing, daily, rerun):
+        for run_id in (etl, failing, canceled_queued, canceled_running, printing, daily, rerun, *diamonds.values()):
             demo.wait(run_id)
         runs = {"etl": etl, "failing": failing, "queued": queued, "canceled_queued": canceled_queued,
                 "canceled_running": canceled_running, "not_started": not_started.result(),
-                "printing": printing, "daily_orders": daily, "daily_orders_rerun": rerun}
+                "printing": printing, "daily_orders": daily, "daily_orders_rerun": rerun, **diamonds}
     demo._log(f"seeded {len(runs)} runs in {time.monotonic() - started:.1f} s")
     return runs
 
@@ -1038,6 +1068,21 @@ def _launch_after(demo: DemoDagster, first: str, job_name: str, run_config: dict
     """Wait for run ``first`` to end, then launch ``job_name``; its run id."""
     demo.wait(first)
     return demo.launch(job_name, run_config, tags)
+
+
+def _launch_diamonds(demo: DemoDagster) -> dict[str, str]:
+    """Launch diamond_job's alike runs, then its slow ones, in that order of creation; the
+    queue runs them side by side."""
+    def config(b_seconds: float) -> dict:
+        ops = {name: {"config": {"seconds": DIAMOND_SECONDS}} for name in "acd"}
+        return {"ops": {**ops, "b": {"config": {"seconds": b_seconds}}}}
+
+    runs = {}
+    for i in range(1, DIAMOND_ALIKE + 1):
+        runs[f"diamond_alike_{i}"] = demo.launch("diamond_job", config(DIAMOND_SECONDS), {DEMO_TAG: DIAMOND})
+    for i in range(1, DIAMOND_SLOW + 1):
+        runs[f"diamond_slow_{i}"] = demo.launch("diamond_job", config(DIAMOND_SLOW_B_SECONDS), {DEMO_TAG: DIAMOND})
+    return runs
 
 
 def connect(*, log: Callable[[str], None] | None = print, **client_options: Any):

@@ -11,7 +11,7 @@ What is drawn carries a ``gid`` so it can be found again: timeline bars are ``"a
 
 The package reads as its steps: ``_layout`` turns a run into plain data (bars, marks,
 notes: :func:`timeline_layout`, testable without matplotlib), ``_timeline`` draws it;
-``_durations``, ``_trend``, ``_comparison`` and ``_assets`` hold the other plots; ``_common`` the
+``_durations``, ``_trend``, ``_comparison``, ``_assets`` and ``_why`` (percentile trend, heatmap) hold the other plots; ``_common`` the
 colours and figure helpers.
 """
 
@@ -23,6 +23,8 @@ from ._comparison import plot_step_comparison
 from ._durations import plot_step_durations
 from ._layout import TimelineLayout, timeline_layout
 from ._timeline import plot_timeline
+from ._why import plot_heatmap, plot_percentile_trend
 
-__all__ = ["COLORS", "TimelineLayout", "partition_status_table", "plot_asset_metadata", "plot_partition_status", "plot_step_comparison", "plot_step_durations", "plot_timeline",
-           "timeline_layout"]
+__all__ = ["COLORS", "TimelineLayout", "partition_status_table", "plot_asset_metadata", "plot_heatmap",
+           "plot_partition_status", "plot_percentile_trend", "plot_step_comparison", "plot_step_durations",
+           "plot_timeline", "timeline_layout"]

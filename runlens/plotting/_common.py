@@ -19,6 +19,7 @@ COLORS = {
     "text": "#4A4A4A",
     "band": "#F7F7F7",
     "muted": "#7F7F7F",
+    "critical": "#1F1F1F",      # the critical path's outline and links
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import InvalidArgument
 from ._common import COLORS, date_axis, new_axes, style, tick_size
 from ._layout import TimelineLayout, timeline_layout, timeline_title
 
@@ -19,7 +20,8 @@ _BAR_STYLES = {
 _LABEL_LOOKS = ("FAILURE", "SKIPPED", "IN_PROGRESS", "CANCELED")
 
 
-def plot_timeline(events_or_steps: pd.DataFrame, ax=None, *, absolute: bool = False, title: str | None = None):
+def plot_timeline(events_or_steps: pd.DataFrame, ax=None, *, absolute: bool = False, title: str | None = None,
+                  critical_path: Any = False):
     """Gantt chart of one run: a row per step, a bar per attempt.
 
     Parameters
@@ -35,6 +37,11 @@ def plot_timeline(events_or_steps: pd.DataFrame, ax=None, *, absolute: bool = Fa
     title : str, optional
         Defaults to the run id, step counts and wall time; for a run with no steps, what
         the run is ("queued since ..., no steps yet", "not started", "canceled while queued").
+    critical_path : bool or runlens.CriticalPath, default False
+        Outline the critical path's steps, link them and put their labels in bold: a
+        :func:`runlens.critical_path` result, or True to compute it from the events frame
+        (edges from its LOADED_INPUT events; pass ``critical_path(events, plan)`` to use the
+        run's execution plan).
 
     Returns
     -------
@@ -53,7 +60,8 @@ def plot_timeline(events_or_steps: pd.DataFrame, ax=None, *, absolute: bool = Fa
     the run's last event, with a ``>`` marker). Retry waits are light hatched bars between
     attempts, worker process start-ups lavender dotted bars ahead of them. Each step's
     duration is written at its right. Patches carry ``gid`` ``"attempt"``,
-    ``"retry_wait"`` or ``"worker_startup"``. The data drawn is
+    ``"retry_wait"`` or ``"worker_startup"``; the critical path's outlines ``"critical_path"``,
+    its links ``"critical_link"``. The data drawn is
     ``runlens.plotting.timeline_layout(frame)``.
 
     Examples
@@ -73,10 +81,52 @@ def plot_timeline(events_or_steps: pd.DataFrame, ax=None, *, absolute: bool = Fa
         _draw_notes(ax, layout, scale, size)
     else:
         _draw_empty(ax, layout, scale, size)
+    path = _critical_path(events_or_steps, critical_path)
+    if path is not None and layout.rows:
+        _draw_critical_path(ax, layout, scale, path)
     _x_axis(ax, layout, scale, size)
-    ax.set_title(timeline_title(layout) if title is None else title, loc="left", fontsize=size + 2)
-    _legend(ax, layout, size)
+    if title is None:
+        title = timeline_title(layout)
+        if path is not None and path.keys:
+            title += "\n" + str(path)
+    ax.set_title(title, loc="left", fontsize=size + 2)
+    _legend(ax, layout, size, critical=path is not None and bool(path.keys))
     return ax
+
+
+def _critical_path(frame: pd.DataFrame, wanted: Any) -> Any:
+    from ..critical import CriticalPath, critical_path
+
+    if wanted is False or wanted is None:
+        return None
+    if isinstance(wanted, CriticalPath):
+        return wanted
+    if wanted is True:
+        return critical_path(frame)
+    raise InvalidArgument(f"critical_path= takes True, False or a runlens.critical_path() result, "
+                          f"not {type(wanted).__name__}")
+
+
+def _draw_critical_path(ax, layout: TimelineLayout, scale: _Scale, path: Any) -> None:
+    """Each chain step's span outlined, a link from each to the next, its label in bold."""
+    from matplotlib.patches import Rectangle
+
+    rows = {key: y for y, key in enumerate(layout.rows)}
+    spans = []
+    for key, start, end in zip(path.chain["step_key"], path.chain["start"], path.chain["end"], strict=True):
+        if key not in rows:
+            continue
+        y, x0, x1 = rows[key], (start - layout.origin).total_seconds(), (end - layout.origin).total_seconds()
+        ax.add_patch(Rectangle((scale.x(x0), y - 0.42), scale.width(x1 - x0), 0.84, fill=False,
+                               edgecolor=COLORS["critical"], linewidth=1.8, zorder=7, gid="critical_path"))
+        spans.append((y, x0, x1))
+    for (y0, _, end0), (y1, start1, _) in zip(spans, spans[1:], strict=False):
+        ax.annotate("", xy=(scale.x(start1), y1), xytext=(scale.x(end0), y0),
+                    arrowprops=dict(arrowstyle="->", color=COLORS["critical"], linewidth=1.2, linestyle="--",
+                                    shrinkA=0, shrinkB=0), zorder=7, gid="critical_link")
+    for label in ax.get_yticklabels():
+        if label.get_text() in path.keys:
+            label.set_fontweight("bold")
 
 
 @dataclass(frozen=True)
@@ -212,10 +262,14 @@ def _legend_handle(look: str) -> Any:
     return Patch(facecolor=COLORS[look], label=label)
 
 
-def _legend(ax, layout: TimelineLayout, size: float) -> None:
+def _legend(ax, layout: TimelineLayout, size: float, *, critical: bool = False) -> None:
     """One entry per kind of thing drawn, in a fixed order, outside the plot on the right."""
+    from matplotlib.patches import Patch
+
     looks = layout.looks
     handles = [_legend_handle(look) for look in _LEGEND_LABELS if look in looks]
+    if critical:
+        handles.append(Patch(fill=False, edgecolor=COLORS["critical"], linewidth=1.8, label="critical path"))
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=size - 1,
                   frameon=False, borderaxespad=0.0)

@@ -13,8 +13,10 @@ import time
 import pandas as pd
 
 import runlens
+from runlens.demo.server import SEED_KEYS
 
-FINAL = ("etl", "failing", "canceled_queued", "canceled_running", "printing")
+FINAL = ("etl", "failing", "canceled_queued", "canceled_running", "printing",
+         *(kind for kind in SEED_KEYS if kind.startswith("diamond_")))
 ROWS_ONLY = ("queued", "not_started")
 
 

@@ -43,7 +43,7 @@ def execute(path: Path, demo) -> tuple[list, str, float]:
 def test_there_are_notebooks():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_step_durations.ipynb", "03_timeline_widget.ipynb", "04_failure_triage.ipynb",
-        "05_history.ipynb", "06_assets_and_logs.ipynb",
+        "05_history.ipynb", "06_assets_and_logs.ipynb", "07_why_slow.ipynb",
     ]
 
 
@@ -87,6 +87,10 @@ def test_notebook_runs_against_the_live_demo(demo, path):
         # The notebook followed the run launched above, to its end.
         assert f"Timeline(run={background[:8]}…" in text and "status=SUCCESS, complete" in text
         assert "identical: True" in text
+    if path.stem.startswith("07"):
+        # The newest diamond run (a slow one) explained: a critical path of the diamond, parts adding up.
+        assert "critical path: a → " in text and "parts add up: True" in text, text
+        assert "Flagged" in text and "Critical" in text, text
     if path.stem.startswith("05"):
         # Synced, then nothing new on the second sync; the store held the trend's runs.
         assert "<SyncReport" in text and "0 updated, 0 made final, 0 events" in text, text

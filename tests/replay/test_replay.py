@@ -230,3 +230,22 @@ def test_cli_run_logs(manifest, cassette):
     doc = json.loads(tail.stdout)
     assert tail.exit_code == 0 and _last_line(doc["parts"][0]["text"]) == _last_line(truth["stderr"])
     assert queued.exit_code == 3 and json.loads(queued.stderr)["code"] == "LOGS_NOT_FOUND"
+
+
+def test_explain_of_the_first_slow_diamond_run(client, manifest, cassette):
+    """Recorded off the demo: the steps' durations are Dagster's stepStats, the baseline is the
+    alike runs (newest first), b alone is flagged and the critical path is a → b → d."""
+    runs, truth = manifest["runs"], manifest["truth"]
+    with cassette("diamond_explain"):
+        report = runlens.explain_run(runs["diamond_slow_1"], client, baseline=20)
+    alike = sorted((k for k in runs if k.startswith("diamond_alike_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+    assert report.comparison.baseline_runs == [runs[k] for k in reversed(alike)]
+    stats = truth["diamond_slow_1"]["step_stats"]
+    durations = dict(zip(report.comparison.steps["step_key"], report.comparison.steps["duration"], strict=True))
+    assert durations == pytest.approx({k: s["end"] - s["start"] for k, s in stats.items()}, abs=2e-3)
+    base_b = sorted(truth[k]["step_stats"]["b"]["end"] - truth[k]["step_stats"]["b"]["start"] for k in alike)
+    row = report.comparison.steps.set_index("step_key").loc["b"]
+    assert row["baseline_median"] == pytest.approx(float(pd.Series(base_b).median()), abs=2e-3)
+    assert report.comparison.flagged["step_key"].tolist() == ["b"]
+    assert report.anatomy.critical_path.keys == ["a", "b", "d"]
+    assert abs((report.anatomy.parts.sum() - report.anatomy.total).total_seconds()) < 0.005

@@ -116,8 +116,9 @@ def test_every_public_name_is_documented_in_the_readme():
 
 # The README's module table, in order: each module imports only modules listed before it.
 LAYERS = ["errors", "text", "timespec", "vocabulary", "event_types", "config", "transport", "frames", "models",
-          "queries", "event_decoder", "push", "assets", "filters", "logs", "client", "_step_arrays", "steps",
-          "summary", "trends", "history", "dask", "plotting", "accessor", "widgets", "formatting", "tail", "demo", "cli"]
+          "queries", "event_decoder", "push", "assets", "filters", "logs", "plan", "client", "_step_arrays", "steps",
+          "critical", "summary", "anatomy", "trends", "history", "regressions", "dask", "baseline", "explain", "plotting",
+          "accessor", "widgets", "formatting", "tail", "demo", "cli"]
 
 
 def test_data_flows_one_way_through_the_layers():
