@@ -365,7 +365,7 @@ def daily_orders(context: AssetExecutionContext, config: DailyOrdersConfig) -> N
     context.log.info(f"loaded {len(context.partition_keys)} partitions (batch {config.batch})")
 
 
-daily_orders_job = define_asset_job("daily_orders_job", selection=[daily_orders], partitions_def=DAILY)
+daily_orders_job = define_asset_job("daily_orders_job", selection=[daily_orders])  # partitioned as its asset is
 
 
 # ----------------------------------------------------------------------- diamond_job
