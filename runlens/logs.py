@@ -40,6 +40,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .queries import CAPTURED_LOGS, CAPTURED_LOGS_METADATA, LOGS_CAPTURED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,36 +53,6 @@ STREAMS = ("stdout", "stderr")
 PAGE_BYTES = 1 << 20
 _EXTENSION = {"stdout": "out", "stderr": "err"}
 _REPLACEMENT = "\ufffd"
-
-LOGS_CAPTURED = """
-query RunlensLogsCaptured($runId: ID!, $afterCursor: String, $limit: Int) {
-  logsForRun(runId: $runId, afterCursor: $afterCursor, limit: $limit) {
-    __typename
-    ... on EventConnection {
-      cursor
-      hasMore
-      events {
-        __typename
-        ... on LogsCapturedEvent { fileKey stepKeys externalStdoutUrl externalStderrUrl }
-      }
-    }
-    ... on RunNotFoundError { message }
-    ... on PythonError { message className stack }
-  }
-}
-"""
-
-CAPTURED_LOGS_METADATA = """
-query RunlensCapturedLogsMetadata($logKey: [String!]!) {
-  capturedLogsMetadata(logKey: $logKey) { stdoutDownloadUrl stderrDownloadUrl }
-}
-"""
-
-CAPTURED_LOGS = """
-query RunlensCapturedLogs($logKey: [String!]!, $cursor: String, $limit: Int) {
-  capturedLogs(logKey: $logKey, cursor: $cursor, limit: $limit) { stdout stderr cursor }
-}
-"""
 
 
 @dataclass(frozen=True)

@@ -266,3 +266,35 @@ query RunlensAssetEvents($assetKey: AssetKeyInput!, $selectors: [AssetEventHisto
 """
     + METADATA_FIELDS
 )
+
+# Compute logs (runlens.logs): the LOGS_CAPTURED events of a run, where each file is
+# served, and the file's text page by page where no download URL is.
+LOGS_CAPTURED = """
+query RunlensLogsCaptured($runId: ID!, $afterCursor: String, $limit: Int) {
+  logsForRun(runId: $runId, afterCursor: $afterCursor, limit: $limit) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on LogsCapturedEvent { fileKey stepKeys externalStdoutUrl externalStderrUrl }
+      }
+    }
+    ... on RunNotFoundError { message }
+    ... on PythonError { message className stack }
+  }
+}
+"""
+
+CAPTURED_LOGS_METADATA = """
+query RunlensCapturedLogsMetadata($logKey: [String!]!) {
+  capturedLogsMetadata(logKey: $logKey) { stdoutDownloadUrl stderrDownloadUrl }
+}
+"""
+
+CAPTURED_LOGS = """
+query RunlensCapturedLogs($logKey: [String!]!, $cursor: String, $limit: Int) {
+  capturedLogs(logKey: $logKey, cursor: $cursor, limit: $limit) { stdout stderr cursor }
+}
+"""
