@@ -512,7 +512,8 @@ def concat_events(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
         arrays = [part[column] for part in parts]
         if isinstance(dtype, pd.CategoricalDtype) or dtype == "category":
             known = list(dtype.categories) if isinstance(dtype, pd.CategoricalDtype) else _KNOWN.get(column, [])
-            out[column] = _union_categoricals(arrays, known, ordered=getattr(dtype, "ordered", False))
+            out[column] = _union_categoricals(arrays, known, ordered=getattr(dtype, "ordered", False),
+                                              sort=column != "run_id")
         else:
             out[column] = _concat_arrays(arrays)
     for column in extra:
@@ -530,11 +531,13 @@ def _present(values: pd.Categorical) -> list[str]:
     return [str(c) for c in values.categories.take(present).tolist()]
 
 
-def _union_categoricals(arrays: list[pd.Categorical], known: Sequence[str], *, ordered: bool) -> pd.Categorical:
+def _union_categoricals(arrays: list[pd.Categorical], known: Sequence[str], *, ordered: bool,
+                        sort: bool = True) -> pd.Categorical:
     """One categorical of ``arrays``: categories ``known`` first, then the others sorted.
 
     As a frame built in one go has them, so the batches of a follow concatenate to exactly
-    the frame of one fetch.
+    the frame of one fetch. With ``sort=False`` (run ids) the others keep their order of
+    appearance: the runs in the order they were joined.
     """
     seen = dict.fromkeys(known)
     names = []
@@ -542,7 +545,9 @@ def _union_categoricals(arrays: list[pd.Categorical], known: Sequence[str], *, o
         listed = values.categories.tolist()
         names.append(listed)
         seen.update(dict.fromkeys(listed))
-    categories = list(known) + sorted(set(seen).difference(known))
+    known_set = set(known)
+    others = [name for name in seen if name not in known_set]
+    categories = list(known) + (sorted(others) if sort else others)
     position = {name: i for i, name in enumerate(categories)}
     codes = []
     for values, listed in zip(arrays, names, strict=True):

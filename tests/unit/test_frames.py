@@ -164,6 +164,8 @@ def test_concat_of_many_runs_unions_categories_sorted_and_recodes_each_frame():
     assert list(both["step_key"].cat.categories) == seen
     assert list(both["event_type"].cat.categories[: len(runlens.EVENT_TYPES)]) == list(runlens.EVENT_TYPES)
     assert both.attrs["run_ids"] == [f"run-{k}" for k in range(30)]
+    # run ids are the one exception: the runs in the order they were joined (not sorted: run-10 after run-9)
+    assert list(both["run_id"].cat.categories) == [f"run-{k}" for k in range(30)]
 
 
 def test_concat_events_leaves_its_input_frames_as_they_were():
