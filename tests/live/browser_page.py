@@ -137,8 +137,12 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
 
 
 def gantt_data(root) -> dict | None:
-    """The data of the Gantt shown in ``root`` (a timeline's element), from its hidden layout element."""
-    from selenium.webdriver.common.by import By
+    """The data of the Gantt shown in ``root`` (a timeline's element), from its hidden layout element.
 
-    found = root.find_elements(By.CSS_SELECTOR, ".runlens-gantt-layout")
-    return json.loads(found[0].get_attribute("data-gantt")) if found else None
+    Found and read in one script: a redraw replaces the element, so finding it in one round
+    trip and reading it in another can meet a stale element (seen in CI while following).
+    """
+    text = root.parent.execute_script(
+        "const e = arguments[0].querySelector('.runlens-gantt-layout');"
+        " return e ? e.getAttribute('data-gantt') : null;", root)
+    return json.loads(text) if text else None

@@ -95,6 +95,12 @@ def table_rows(root) -> list[list[str]]:
         " tr => Array.from(tr.querySelectorAll('td'), td => td.textContent))", root)
 
 
+def status_text(root) -> str:
+    """The timeline's status line, found and read in one script (a redraw replaces it)."""
+    return root.parent.execute_script(
+        "const e = arguments[0].querySelector('.runlens-status'); return e ? e.innerText : '';", root)
+
+
 def table_note(root) -> str:
     return by_css(root, ".runlens-events b")[0].text
 
@@ -196,7 +202,7 @@ def test_followed_run_grows_in_the_page_and_stops_when_it_ends(demo, page, shots
     seen: list[dict] = []
     shot_running = None
     deadline = time.monotonic() + 180
-    while "followed to the end" not in by_css(tl, ".runlens-status")[0].text:
+    while "followed to the end" not in status_text(tl):
         data = gantt_data(tl)
         if not seen or data != seen[-1]:
             seen.append(data)
