@@ -135,22 +135,6 @@ query RunlensRunStatus($runId: ID!) {
 }
 """
 
-STEP_STATS_MANY = """
-query RunlensStepStatsMany($filter: RunsFilter, $limit: Int) {
-  runsOrError(filter: $filter, limit: $limit) {
-    __typename
-    ... on Runs {
-      results {
-        id
-        stepStats { stepKey status startTime endTime attempts { startTime endTime } }
-      }
-    }
-    ... on InvalidPipelineRunsFilterError { message }
-    ... on PythonError { message className stack }
-  }
-}
-"""
-
 EXECUTION_PLAN = """
 query RunlensExecutionPlan($runId: ID!) {
   runOrError(runId: $runId) {
@@ -166,6 +150,8 @@ query RunlensExecutionPlan($runId: ID!) {
 }
 """
 
+# Step stats of many runs in one request (a light sync, a baseline): the runs' own
+# fields too, paged by ``cursor``.
 RUNS_STEP_STATS = """
 query RunlensRunsStepStats($filter: RunsFilter, $cursor: String, $limit: Int) {
   runsOrError(filter: $filter, cursor: $cursor, limit: $limit) {

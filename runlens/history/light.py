@@ -41,7 +41,7 @@ def fetch_step_stats(client: Client, run_ids: list[str]) -> dict[str, list[dict]
     found: dict[str, list[dict]] = {}
     for i in range(0, len(run_ids), RUNS_PER_REQUEST):
         chunk = run_ids[i:i + RUNS_PER_REQUEST]
-        page, _count = client._runs_page(queries.STEP_STATS_MANY, {"filter": {"runIds": chunk}, "limit": len(chunk)})
+        page, _count = client._runs_page(queries.RUNS_STEP_STATS, {"filter": {"runIds": chunk}, "limit": len(chunk)})
         for record in page:
             stats = record.get("stepStats")
             if isinstance(record.get("id"), str) and isinstance(stats, list):
