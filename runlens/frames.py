@@ -388,13 +388,19 @@ def _encoded(column: pa.Array, known: Sequence[str] = (), *, ordered: bool = Fal
     Arrow's hash table codes a million values in about 10 ms; only the few distinct
     values are then placed among the categories.
     """
-    encoded = column.dictionary_encode()
-    uniques = encoded.dictionary.to_pylist()
+    encoded = column.dictionary_encode()  # a dictionary array is taken as it is
+    indices = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy()
+    uniques: list = encoded.dictionary.to_pylist()
+    if pa.types.is_dictionary(column.type):
+        # A read's dictionary may hold values no row uses: they are no categories.
+        used = np.zeros(len(uniques) + 1, dtype=bool)
+        used[indices] = True
+        uniques = [u if used[i] else None for i, u in enumerate(uniques)]
     known_set = set(known)
-    categories = list(known) + sorted(u for u in uniques if u not in known_set)
+    categories = list(known) + sorted({u for u in uniques if u is not None and u not in known_set})
     position = {c: i for i, c in enumerate(categories)}
-    remap = np.array([position[u] for u in uniques] + [-1], dtype=np.int64)
-    codes = remap[encoded.indices.fill_null(len(uniques)).to_numpy()]
+    remap = np.array([position.get(u, -1) for u in uniques] + [-1], dtype=np.int64)
+    codes = remap[indices]
     return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories, ordered=ordered))
 
 

@@ -61,13 +61,14 @@ ORDER = {
 
 def table_writer(store: Store, batch: int, renames: dict[str, str], report: Any = None, stage: str = ""):
     """``write(rel, table, sort)``: a Parquet file of this batch under its temporary name (into ``renames``)."""
-    from .sync import ROW_GROUP_ROWS
+    from .sync import ROW_GROUP_ROWS, STEPS_ROW_GROUP_ROWS
 
     def write(rel: str, table: pa.Table, sort: list[tuple[str, str]] | None) -> None:
         if sort:
             table = table.sort_by(sort)  # stable: a run's rows keep their order
         data = io.BytesIO()
-        pq.write_table(table, data, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True)
+        rows = STEPS_ROW_GROUP_ROWS if rel.startswith("steps/") else ROW_GROUP_ROWS
+        pq.write_table(table, data, compression="zstd", row_group_size=rows, write_statistics=True)
         renames[rel] = store.write_temp(rel, lambda f: f.write(data.getbuffer()), batch, stage)
         if report is not None:
             report.files_written += 1

@@ -57,10 +57,6 @@ def _scan(paths: list[str], schema: pa.Schema, expression: Any, filesystem: Any 
         raise StoreError(_corrupt_message(paths, exc, filesystem)) from None
 
 
-#: Columns read as Arrow dictionaries: few distinct values, each tested once.
-_LABELS = ("run_id", "job_name", "level", "event_type", "step_key")
-
-
 @dataclass
 class _Bounds:
     """What an events query keeps besides the filter tests: exact per row, and per row group
@@ -137,50 +133,96 @@ def _label_mask(column: pa.ChunkedArray, test: Any) -> np.ndarray:
 
 def _scan_events(paths: list[str], bounds: _Bounds, tests: list, filesystem: Any = None) -> pa.Table:
     """The events rows of ``paths`` within ``bounds`` that pass every ``(column, test)`` of
-    :mod:`runlens.filters` (exactly as :func:`filter_events` tests them).
+    :mod:`runlens.filters` (exactly as :func:`filter_events` tests them), in file order.
 
-    Streams row group by row group, in two passes: the few columns the filters read
-    (labels as Arrow dictionaries, each distinct value tested once), then, only for the
-    row groups with a match, the other columns, of which only the matching rows are kept.
-    Row groups whose statistics rule the bounds out are never read, and memory holds the
-    result plus one row group. A filter that matches in most row groups costs about a
-    plain read of the files. ``filesystem`` (pyarrow or fsspec) for a store at a URL.
+    Streams each file in two passes, :data:`_SCAN_GROUPS` row groups at a time: the few
+    columns the filters read, then, only for the row groups with a match, every column, of
+    which only the matching rows are kept. String columns are read as Arrow dictionaries
+    (their Parquet encoding, so nothing is decoded per row): a label's distinct values are
+    tested once, and strings are materialised for the kept rows only (4x cheaper than
+    reading them as strings). Row groups whose statistics rule the bounds out are never
+    read. Files are scanned by a few threads (Arrow's reads release the GIL); memory holds
+    the result plus a few row groups' columns a thread. ``filesystem`` (pyarrow or fsspec)
+    for a store at a URL.
     """
-    import pyarrow.parquet as pq
-
-    from ..filters import _hits
+    from concurrent.futures import ThreadPoolExecutor
 
     needed = sorted({name for name, _ in tests} | bounds.columns(), key=EVENTS_SCHEMA.names.index)
     if not paths or not needed:
         return _scan(paths, EVENTS_SCHEMA, None, filesystem)
-    rest = [name for name in EVENTS_SCHEMA.names if name not in needed]
+    workers = min(len(paths), _SCAN_THREADS)
+    if workers <= 1:
+        tables = [_scan_file(path, needed, bounds, tests, filesystem) for path in paths]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="runlens-scan") as pool:
+            tables = list(pool.map(lambda path: _scan_file(path, needed, bounds, tests, filesystem), paths))
+    tables = [t for t in tables if t.num_rows]
+    return pa.concat_tables(tables) if tables else SCANNED_SCHEMA.empty_table()
+
+
+def _scan_file(path: str, needed: list[str], bounds: _Bounds, tests: list, filesystem: Any) -> pa.Table:
+    """One file's part of :func:`_scan_events`."""
+    import pyarrow.parquet as pq
+
+    from ..filters import _hits
+
     pieces: list[pa.Table] = []
-    path = paths[0]
     try:
-        for path in paths:
-            reader = pq.ParquetFile(path, read_dictionary=[c for c in _LABELS if c in needed], filesystem=filesystem)
-            metadata = reader.metadata
-            index = {metadata.schema.column(j).name: j for j in range(metadata.num_columns)}
-            for i in range(metadata.num_row_groups):
-                if bounds.excludes(metadata.row_group(i), index):
-                    continue
-                head = reader.read_row_group(i, columns=needed)
-                mask = bounds.rows(head)
-                for name, test in tests:
-                    if mask.any():
-                        mask &= _label_mask(head.column(name), lambda values, test=test: _hits(values, test))
-                rows = np.flatnonzero(mask)
-                if not len(rows):
-                    continue
-                picked = head.take(rows)
-                if rest:
-                    tail = reader.read_row_group(i, columns=rest).take(rows)
-                    for name in rest:
-                        picked = picked.append_column(tail.schema.field(name), tail.column(name))
-                pieces.append(picked.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA))
+        reader = pq.ParquetFile(path, read_dictionary=_STRINGS, filesystem=filesystem)
+        metadata = reader.metadata
+        index = {metadata.schema.column(j).name: j for j in range(metadata.num_columns)}
+        groups = [i for i in range(metadata.num_row_groups) if not bounds.excludes(metadata.row_group(i), index)]
+        for first in range(0, len(groups), _SCAN_GROUPS):
+            batch = groups[first:first + _SCAN_GROUPS]
+            head = reader.read_row_groups(batch, columns=needed)
+            mask = bounds.rows(head)
+            for name, test in tests:
+                if mask.any():
+                    mask &= _label_mask(head.column(name), lambda values, test=test: _hits(values, test))
+            del head
+            # Each row group holding a kept row, read whole and cut to those rows (a take
+            # across row groups would unify their dictionaries); strings decoded after the cut.
+            offset = 0
+            for group in batch:
+                size = metadata.row_group(group).num_rows
+                rows = np.flatnonzero(mask[offset:offset + size])
+                offset += size
+                if len(rows):
+                    full = reader.read_row_group(group)
+                    pieces.append(_plain(full.take(rows)))
+                    del full
     except (pa.ArrowInvalid, OSError) as exc:
         raise StoreError(_corrupt_message([path], exc, filesystem)) from None
-    return pa.concat_tables(pieces) if pieces else EVENTS_SCHEMA.empty_table()
+    return pa.concat_tables(pieces) if pieces else SCANNED_SCHEMA.empty_table()
+
+
+#: Row groups whose filter columns :func:`_scan_events` reads at once (each read has a fixed cost per column).
+_SCAN_GROUPS = 8
+#: Files :func:`_scan_events` reads at once.
+_SCAN_THREADS = 4
+#: The events columns stored as strings, read as dictionaries.
+_STRINGS = [field.name for field in EVENTS_SCHEMA if pa.types.is_string(field.type)]
+_LABEL_COLUMNS = ("run_id", "level", "event_type", "step_key", "kind", "error_class", "job_name")
+
+
+#: What :func:`_scan_events` returns: :data:`EVENTS_SCHEMA` with the label columns (few distinct
+#: values) as dictionaries and the text columns as large strings, the frame's own types: the
+#: pieces of a dense query then take a few bytes a row beyond their text, and the frame is
+#: built from them without another copy of the text.
+SCANNED_SCHEMA = pa.schema([
+    pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name in _LABEL_COLUMNS
+             else pa.large_string() if pa.types.is_string(f.type) else f.type) for f in EVENTS_SCHEMA])
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """A cut of a row group read with every string as a dictionary, as :data:`SCANNED_SCHEMA`.
+
+    Text columns are decoded here, so a piece keeps only its rows' text, not its row
+    group's dictionary of every message.
+    """
+    columns = [column.cast(field.type) if column.type != field.type else column
+               for column, field in zip(table.columns, SCANNED_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(columns, schema=SCANNED_SCHEMA)
 
 
 def _corrupt_message(paths: list[str], exc: Exception, filesystem: Any = None) -> str:
@@ -239,8 +281,9 @@ def read_events(store: Store, manifest: dict, *, run_ids: Any = None, job: str |
                 until: datetime | None = None) -> pd.DataFrame:
     rels, bounds, tests = events_plan(manifest, run_ids=run_ids, job=job, types=types, step=step, levels=levels,
                                       since=since, until=until)
-    table = _scan_events([str(store.resolve(rel, manifest)) for rel in rels], bounds, tests)
-    frame = events_of(table, types=types, step=step, levels=levels)
+    # One expression: no reference to the scanned table outlives its conversion.
+    frame = events_of(_scan_events([str(store.resolve(rel, manifest)) for rel in rels], bounds, tests),
+                      types=types, step=step, levels=levels)
     frame.attrs.update(run_ids=list(frame["run_id"].cat.categories), endpoint=manifest.get("endpoint"),
                        filtered=frame.attrs.pop("filtered"), complete=True, has_more=False, source="history")
     return frame
@@ -276,17 +319,37 @@ def events_plan(manifest: dict, *, run_ids: Any = None, job: str | None = None, 
 
 
 def events_of(table: pa.Table, *, types: Any = None, step: Any = None, levels: Any = None) -> pd.DataFrame:
-    """Scanned event rows as the typed events frame, with the exact ``--type``/``--step``/``--level`` semantics."""
-    from ..filters import filter_events, parse_levels, parse_types
+    """Rows :func:`_scan_events` kept as the typed events frame: runs in creation order, each in ``seq`` order.
+
+    The scan applied the filters' exact ``--type``/``--step``/``--level`` tests; here an
+    unknown type name is warned about as :func:`filter_events` warns. The rows are put in
+    order column by column as the frame is built (no sorted copy of the whole table).
+    """
+    from ..filters import _filters, _warn_unknown, parse_levels, parse_types
 
     # Runs in creation order, each in storage order (a run topped up by a later sync spans files).
-    table = table.sort_by([("run_created", "ascending"), ("run_id", "ascending"), ("seq", "ascending")])
-    frame = events_frame_of(table)
+    order = _creation_order(table)
+    frame = events_frame_of(table, order=order)
     filtered = bool(parse_types(types) or step or parse_levels(levels))
     if filtered:
-        frame = filter_events(frame, types=types, step=step, levels=levels).reset_index(drop=True)
+        unknown, _tests = _filters(types, step, levels)
+        if unknown:
+            _warn_unknown(unknown, frame)
     frame.attrs["filtered"] = filtered
     return frame
+
+
+def _creation_order(table: pa.Table) -> pa.Array:
+    """Sort indices of ``table`` by run creation, run id and ``seq`` (run ids as a dictionary or strings)."""
+    run_ids = table.column("run_id")
+    if pa.types.is_dictionary(run_ids.type):
+        # Sort by each run id's rank among the distinct ones: the strings are never gathered.
+        run_ids = run_ids.unify_dictionaries()
+        dictionary = run_ids.chunk(0).dictionary if run_ids.num_chunks else pa.array([], pa.string())
+        rank = pc.rank(dictionary, sort_keys="ascending", tiebreaker="first")
+        run_ids = pa.chunked_array([rank.take(chunk.indices) for chunk in run_ids.chunks], type=rank.type)
+    keys = pa.table({"created": table.column("run_created"), "run": run_ids, "seq": table.column("seq")})
+    return pc.sort_indices(keys, sort_keys=[("created", "ascending"), ("run", "ascending"), ("seq", "ascending")])
 
 
 def read_steps(store: Store, manifest: dict, *, run_ids: Any = None, job: str | None = None,

@@ -50,6 +50,11 @@ GRACE = 10.0
 #: Rows per Parquet row group: small enough that reading one run decodes little beyond it
 #: (a 300-run store: 34 ms for one run at 128k rows a group), large enough for whole-store scans.
 ROW_GROUP_ROWS = 32 * 1024
+#: Rows per row group of the steps files: a few dozen runs each, so that a job's rows (files
+#: are sorted by job) are found by the row groups' statistics without decoding the other
+#: jobs' spans (``h.steps(job=...)`` of 2,000 runs in a 20,000-run store: 0.10 s of scan at
+#: 32k rows a group, 0.02 s at 4k).
+STEPS_ROW_GROUP_ROWS = 4 * 1024
 #: Runs whose events one batch fetches before committing them.
 BATCH_RUNS = 100
 
