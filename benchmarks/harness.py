@@ -54,20 +54,27 @@ class Result:
 
 
 def interleave(variants: dict[str, Callable[[], Any]], reps: int, *, warmup: bool = True,
-               check: Callable[[str, Any], None] | None = None) -> dict[str, list[float]]:
+               check: Callable[[str, Any], None] | None = None,
+               loops: dict[str, int] | None = None) -> dict[str, list[float]]:
     """Time each variant ``reps`` times, alternating A B A B so drift hits both alike.
 
     A warm-up round (untimed) comes first unless ``warmup`` is false; ``check`` sees
     each variant's result of the first round (timed or not), then results are dropped.
+    ``loops``: a variant named there is called that many times in a row per sample, and
+    its sample is the mean call (as ``timeit`` times a millisecond-scale call: one call
+    after the collector's pass and another variant's run measures mostly cold caches).
     """
+    loops = loops or {}
     samples: dict[str, list[float]] = {name: [] for name in variants}
     rounds = ([None] if warmup else []) + list(range(reps))
     for round_no, rep in enumerate(rounds):
         for name, fn in variants.items():
             gc.collect()
+            times = max(1, loops.get(name, 1))
             started = time.perf_counter()
-            value = fn()
-            took = time.perf_counter() - started
+            for _ in range(times):
+                value = fn()
+            took = (time.perf_counter() - started) / times
             if round_no == 0 and check is not None:
                 check(name, value)
             del value
