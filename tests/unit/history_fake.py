@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import runlens
 from tests.builders import T0, canceled_run, cursor_for, etl_run, storage_id
+from tests.unit.fake_dagster import FakeAssets
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -17,6 +18,8 @@ class FakeDeployment:
         self.runs: dict[str, dict] = {}
         self.events: dict[str, list[dict]] = {}
         self.requests: list[dict] = []
+        # Its assets (none unless a test adds events): assetsOrError and assetEventHistory.
+        self.assets = FakeAssets([])
 
     def add(self, run_id: str, records: list[dict], *, job: str = "etl_job", status: str = "SUCCESS",
             created: float | None = None, tags: dict | None = None) -> FakeDeployment:
@@ -45,6 +48,8 @@ class FakeDeployment:
     def handle(self, body: dict):
         self.requests.append(body)
         query, variables = body["query"], body["variables"]
+        if "assetsOrError" in query or "assetOrError" in query:
+            return self.assets.handle(body)
         if "runsOrError" in query:
             flt = variables.get("filter") or {}
             runs = sorted(self.runs.values(), key=lambda r: (r["creationTime"], r["id"]), reverse=True)
