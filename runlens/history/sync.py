@@ -83,12 +83,13 @@ class SyncReport:
 
     def summary(self) -> str:
         """One line for the CLI."""
+        assets = (f" and {self.asset_events_written:,} asset events of {self.assets_synced} assets"
+                  if self.asset_events_written else "")
         line = (f"Synced: {self.runs_discovered} runs discovered, {self.runs_updated} new or changed, "
-                f"{self.runs_made_final} made final, {self.events_written:,} events written in {self.seconds:.1f} s")
+                f"{self.runs_made_final} made final, {self.events_written:,} events{assets} written in "
+                f"{self.seconds:.1f} s")
         if self.runs_light:
             line += f", {self.runs_light} runs' steps from Dagster's stepStats (light)"
-        if self.asset_events_written:
-            line += f", {self.asset_events_written:,} asset events of {self.assets_synced} assets"
         if self.skipped:
             line += f" ({len(self.skipped)} runs gone from the server, skipped)"
         if self.files_compacted:
