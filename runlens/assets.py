@@ -488,7 +488,9 @@ def flatten_metadata(entries_per_event: list[list[dict]],
             if kind == "unknown":
                 notes[name] = f"{entry.get('__typename')} entries are not known to runlens: kept as their JSON text"
                 kind = "text"
-            cells = values.setdefault(name, [None] * n)
+            cells = values.get(name)
+            if cells is None:  # not setdefault: its default, n cells, would be built for every entry
+                cells = values[name] = [None] * n
             cells[row] = value
             if value is not None:
                 counts = kinds.setdefault(name, {})
