@@ -241,16 +241,10 @@ class History:
 
         Parameters
         ----------
-        key : str or list of str
-            The asset key, ``"a/b"`` or ``["a", "b"]``.
-        kind : {"materialization", "observation", "all"}
-            ``"materialization"``: materializations and failed materializations.
-        partitions : str or list of str, optional
-            Only events of these partitions.
-        since, before : optional
-            Only events at or after ``since`` and before ``before`` (the client's bounds).
-        limit : int, optional
-            Only the newest ``limit`` events (in time order in the frame).
+        key, kind, partitions, since, before, limit
+            As for :meth:`runlens.Client.asset_events` (the store needs no ``cursor``):
+            ``kind="materialization"`` keeps failed materializations too, ``since`` is
+            inclusive and ``before`` exclusive, ``limit`` keeps the newest events.
 
         Returns
         -------

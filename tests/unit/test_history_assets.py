@@ -26,6 +26,7 @@ from runlens.history import store as store_module
 from tests.unit.fake_dagster import asset_event, int_entry
 from tests.unit.history_fake import NOVEMBER_MS, FakeDeployment, add_asset_events, asset_deployment
 from tests.unit.history_v2 import write_v2_store
+from tests.unit.test_history_maintenance import _Crash, _crash_at, _migrate_killed
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("daily_orders", "warehouse/orders", "raw_orders")
@@ -61,24 +62,6 @@ def _glob_rows(root: Path) -> pd.DataFrame:
     if not files:
         return pd.DataFrame({"asset_key": [], "seq": []})
     return duckdb.sql(f"SELECT asset_key, seq FROM read_parquet('{root / 'asset_events'}/*/*.parquet')").df()
-
-
-class _Crash(BaseException):
-    """What a kill does, in-process: nothing after the point runs."""
-
-
-def _crash_at(monkeypatch, point: str, nth: int = 1) -> None:
-    real = store_module.crash_point
-    seen = {"n": 0}
-
-    def crash_point(name: str) -> None:
-        if name == point:
-            seen["n"] += 1
-            if seen["n"] == nth:
-                raise _Crash(name)
-        real(name)
-
-    monkeypatch.setattr(store_module, "crash_point", crash_point)
 
 
 # -------------------------------------------------------------------------------- round trip
@@ -343,11 +326,7 @@ def test_a_migration_from_format_2_killed_at_a_commit_point_is_completed_by_the_
                                                                                            monkeypatch, point):
     root = write_v2_store(tmp_path / "old", fake.client())
     h = runlens.History(root)
-    _crash_at(monkeypatch, point)
-    with pytest.raises(_Crash):
-        h.migrate()
-    monkeypatch.setattr(store_module, "crash_point", _REAL_CRASH_POINT)
-    version = json.loads((root / "manifest.json").read_text())["format_version"]
+    version = _migrate_killed(monkeypatch, h, point)
     assert version == (2 if point == "migrate-before-manifest" else 3)
     h.sync(fake.client())
     assert not list(root.rglob(".tmp-*"))

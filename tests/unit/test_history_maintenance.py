@@ -563,16 +563,21 @@ def test_a_migration_killed_at_a_commit_point_is_completed_by_the_next_sync(tmp_
     reference = runlens.History(tmp_path / "reference")
     reference.sync(fake.client())
     h = runlens.History(root)
-    _crash_at(monkeypatch, point)
-    with pytest.raises(_Crash):
-        h.migrate()
-    monkeypatch.setattr(store_module, "crash_point", _real_crash_point)
-    version = json.loads((root / "manifest.json").read_text())["format_version"]
+    version = _migrate_killed(monkeypatch, h, point)
     if version == store_module.FORMAT_VERSION:  # committed: readable as it lies
         _assert_same_store(h, reference)
     h.sync(fake.client())
     assert not list(root.rglob(".tmp-*"))
     _assert_same_store(h, reference)
+
+
+def _migrate_killed(monkeypatch, h: runlens.History, point: str) -> int:
+    """``h.migrate()`` crashed at ``point`` (in-process); the format version the store is left with."""
+    _crash_at(monkeypatch, point)
+    with pytest.raises(_Crash):
+        h.migrate()
+    monkeypatch.setattr(store_module, "crash_point", _real_crash_point)
+    return json.loads((Path(h.path) / "manifest.json").read_text())["format_version"]
 
 
 _KILLED_MIGRATE = """
