@@ -129,8 +129,8 @@ class History:
             False to skip the asset events. Otherwise every asset whose last event moved
             since the last sync gets its new materializations, failed materializations and
             observations with their metadata (:meth:`asset_events`), whatever ``job``
-            (an asset's history is not one job's); ``since`` bounds an asset's first
-            fetch. With nothing new this costs one request per 500 assets (the asset list).
+            and ``until`` (an asset's history is not one job's); ``since`` bounds an
+            asset's first fetch, and an earlier one later fetches the older part. With nothing new this costs one request per 500 assets (the asset list).
 
         Returns
         -------

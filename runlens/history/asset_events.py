@@ -98,8 +98,7 @@ def sync_asset_events(store: Store, client: Client, manifest: dict, report: Sync
         backfill = st is not None and st.get("since") is not None and (since_ms is None or since_ms < st["since"])
         if st is not None and st.get("sort_key") == str(sort_key) and not backfill:
             continue
-        table = _fetch_asset(client, node, key, st, since_ms, assets)
-        assets[key]["sort_key"] = str(sort_key)
+        table = _fetch_asset(client, node, key, st, since_ms, assets, str(sort_key))
         touched += 1
         if table is not None:
             pending.append(table)
@@ -112,8 +111,9 @@ def sync_asset_events(store: Store, client: Client, manifest: dict, report: Sync
 
 
 def _fetch_asset(client: Client, node: dict, key: str, st: dict | None, since_ms: int | None,
-                 assets: dict) -> pa.Table | None:
-    """The new events of one asset as a table (None: none), its state in ``assets`` moved on."""
+                 assets: dict, sort_key: str) -> pa.Table | None:
+    """The new events of one asset as a table (None: none), its state in ``assets`` moved on (to ``sort_key``,
+    the asset list's, which the events fetched after it reach at least)."""
     from ..assets import fetch_asset_records
 
     path = node["key"]["path"]
@@ -156,6 +156,7 @@ def _fetch_asset(client: Client, node: dict, key: str, st: dict | None, since_ms
         floor = st["max_ts"] - OVERLAP_MS
         st["tail"] = [i for i in st["tail"] if i[0] >= floor] + [_identity(r) for r in new
                                                                   if int(r["timestamp"]) >= floor]
+    st["sort_key"] = sort_key
     assets[key] = st
     if not new:
         return None

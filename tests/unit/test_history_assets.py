@@ -411,3 +411,24 @@ def test_a_repair_killed_while_dropping_asset_events_is_completed_by_the_next_on
     h.repair(client)
     _assert_same_as_client(h, client)
     assert len(_glob_rows(Path(h.path))) == len(fake.assets.events)
+
+
+def test_an_asset_gone_between_the_list_and_its_fetch_is_looked_at_again_by_the_next_sync(tmp_path, fake,
+                                                                                          monkeypatch):
+    client = fake.client()
+    real = fake.assets._asset
+
+    def gone(variables: dict) -> dict:  # raw_orders: listed, then answered as unknown
+        if variables["assetKey"]["path"] == ["raw_orders"]:
+            return {"__typename": "Asset", "latestEventSortKey": None, "definition": None,
+                    "assetEventHistory": {"results": [], "cursor": None}}
+        return real(variables)
+
+    monkeypatch.setattr(fake.assets, "_asset", gone)
+    h = runlens.History(tmp_path / "store")
+    h.sync(client)
+    with pytest.raises(runlens.AssetNotFound):
+        h.asset_events("raw_orders", kind="all")
+    monkeypatch.setattr(fake.assets, "_asset", real)
+    h.sync(client)
+    _assert_same_as_client(h, client)
