@@ -133,6 +133,19 @@ def fetch_assets(transport: Any, url: str, prefix: Any = None) -> pd.DataFrame:
     See :meth:`runlens.Client.assets`.
     """
     path = asset_key_path(prefix) if prefix is not None else None
+    nodes = fetch_asset_nodes(transport, url, path)
+    frame = assets_frame([{**node, "key": key} for key, node in sorted(nodes.items())])
+    frame.attrs.update(endpoint=url, prefix=asset_key_text(path) if path else None, fetched_at=now_iso())
+    return frame
+
+
+def fetch_asset_nodes(transport: Any, url: str, path: list[str] | None = None) -> dict[str, dict]:
+    """The ``assetsOrError`` nodes of every asset (under the key prefix ``path``), by key text.
+
+    Each node has ``key``, ``definition`` (``groupName``, ``isPartitioned``),
+    ``latestMaterializationTimestamp`` and ``latestEventSortKey`` (the storage id of the
+    asset's last event: what :class:`runlens.History` compares to know an asset has news).
+    """
     nodes: dict[str, dict] = {}
     cursor = None
     while True:
@@ -151,9 +164,7 @@ def fetch_assets(transport: Any, url: str, prefix: Any = None) -> pd.DataFrame:
         if len(page) < ASSETS_PAGE_SIZE or not isinstance(next_cursor, str) or next_cursor == cursor:
             break
         cursor = next_cursor
-    frame = assets_frame([{**node, "key": key} for key, node in sorted(nodes.items())])
-    frame.attrs.update(endpoint=url, prefix=asset_key_text(path) if path else None, fetched_at=now_iso())
-    return frame
+    return nodes
 
 
 def assets_frame(nodes: list[dict]) -> pd.DataFrame:
@@ -198,19 +209,43 @@ def fetch_asset_events(
     path = asset_key_path(key)
     key_text = asset_key_text(path)
     page_size = page_size or PAGE_SIZE
-    if kind not in KINDS:
-        raise InvalidArgument(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
-    partitions = _check_partitions(partitions)
-    start = parse_time(since, what="since")
-    end = parse_time(before, what="before")
-    if start is not None and end is not None and start >= end:
-        raise InvalidArgument(f"since ({start.isoformat()}) must be before before ({end.isoformat()})")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InvalidArgument(f"limit must be a whole number, at least 1, not {limit!r}")
+    partitions, start, end = check_query(kind, partitions, since, before, limit)
     if cursor is not None and (not isinstance(cursor, str) or not cursor.strip()):
         raise InvalidArgument(f"cursor must be a cursor runlens returned (asset_events().attrs['cursor'] or "
                               f"err.cursor), not {cursor!r}")
 
+    kept: list[dict] = []
+    try:
+        kept, end_cursor, has_more, partitioned = _fetch_records(transport, url, path, kind, partitions, start, end,
+                                                                 limit, cursor, page_size, kept)
+    except RunlensError as exc:
+        # What arrived before the failure: ``err.cursor`` goes on from its oldest event.
+        exc.partial = asset_events_frame(kept, key_text)
+        raise
+    frame = asset_events_frame(kept, key_text)
+    frame.attrs.update(asset_key=key_text, kind=kind, endpoint=url, fetched_at=now_iso(), cursor=end_cursor,
+                       has_more=has_more, complete=not has_more,
+                       partitioned=partitioned if isinstance(partitioned, bool) else None)
+    return frame
+
+
+def fetch_asset_records(transport: Any, url: str, key: Any, *, kind: str = "all", since: datetime | None = None,
+                        before: datetime | None = None) -> tuple[list[dict], bool | None]:
+    """Every ``assetEventHistory`` record of an asset in ``[since, before)``, as the server pages them
+    (newest first), and whether the asset is partitioned: what :class:`runlens.History` stores."""
+    path = asset_key_path(key)
+    records: list[dict] = []
+    records, _cursor, _more, partitioned = _fetch_records(transport, url, path, kind, None, since, before, None,
+                                                          None, PAGE_SIZE, records)
+    return records, partitioned
+
+
+def _fetch_records(transport: Any, url: str, path: list[str], kind: str, partitions: list[str] | None,
+                   start: datetime | None, end: datetime | None, limit: int | None, cursor: str | None,
+                   page_size: int, kept: list[dict]) -> tuple[list[dict], str | None, bool, bool | None]:
+    """The records of ``path`` in ``[start, end)`` (at most ``limit``, appended to ``kept`` as they come),
+    the cursor after the last kept one, whether more exist and whether the asset is partitioned."""
+    key_text = asset_key_text(path)
     variables: dict[str, Any] = {
         "assetKey": {"path": path},
         "selectors": list(KINDS[kind]),
@@ -222,26 +257,30 @@ def fetch_asset_events(
     }
     low = None if start is None else int(math.ceil(start.timestamp() * 1000))
     high = None if end is None else int(math.ceil(end.timestamp() * 1000))
-    kept: list[dict] = []
-    end_cursor = cursor  # the position after the last record kept
 
     def size_for() -> int:
         # One record past the limit tells whether more exist.
         return page_size if limit is None else max(1, min(page_size, limit - len(kept) + 1))
 
     pages = _event_pages(transport, url, key_text, variables, cursor, size_for)
-    try:
-        kept, end_cursor, has_more, partitioned = _collect(pages, kept, end_cursor, low, high, limit,
-                                                          transport, url, key_text, variables)
-    except RunlensError as exc:
-        # What arrived before the failure: ``err.cursor`` goes on from its oldest event.
-        exc.partial = asset_events_frame(kept, key_text)
-        raise
-    frame = asset_events_frame(kept, key_text)
-    frame.attrs.update(asset_key=key_text, kind=kind, endpoint=url, fetched_at=now_iso(), cursor=end_cursor,
-                       has_more=has_more, complete=not has_more,
-                       partitioned=partitioned if isinstance(partitioned, bool) else None)
-    return frame
+    # ``cursor``: the position after the last record kept, so far.
+    return _collect(pages, kept, cursor, low, high, limit, transport, url, key_text, variables)
+
+
+def check_query(kind: str, partitions: Any, since: Any, before: Any, limit: Any
+                ) -> tuple[list[str] | None, datetime | None, datetime | None]:
+    """The arguments :meth:`runlens.Client.asset_events` and :meth:`runlens.History.asset_events` share,
+    checked: (partitions, since, before) parsed."""
+    if kind not in KINDS:
+        raise InvalidArgument(f"kind must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
+    partitions = _check_partitions(partitions)
+    start = parse_time(since, what="since")
+    end = parse_time(before, what="before")
+    if start is not None and end is not None and start >= end:
+        raise InvalidArgument(f"since ({start.isoformat()}) must be before before ({end.isoformat()})")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidArgument(f"limit must be a whole number, at least 1, not {limit!r}")
+    return partitions, start, end
 
 
 def _collect(pages: Iterator, kept: list[dict], end_cursor: str | None, low: int | None, high: int | None,
@@ -364,13 +403,13 @@ def _key_path(key: Any, url: str) -> list[str]:
 # ----------------------------------------------------------------- the events frame
 
 
-def asset_events_frame(records: list[dict], asset_key: str) -> pd.DataFrame:
+def asset_events_frame(records: list[dict], asset_key: str, decode: Any = None) -> pd.DataFrame:
     """The frame of :meth:`runlens.Client.asset_events` from ``assetEventHistory`` records.
 
     ``records`` as the server pages them (newest first); rows come out oldest first.
     Base columns :data:`ASSET_EVENT_COLUMNS`, then one ``meta.<label>`` column per
     metadata label (see :func:`flatten_metadata`); ``attrs["metadata_notes"]`` explains
-    any column whose values had mixed types.
+    any column whose values had mixed types. ``decode`` as for :func:`flatten_metadata`.
     """
     records = list(reversed(records))
 
@@ -391,7 +430,7 @@ def asset_events_frame(records: list[dict], asset_key: str) -> pd.DataFrame:
         "description": pd.array(column("description"), dtype="string"),
         "failure_reason": pd.array(column("materializationFailureReason"), dtype="string"),
     })
-    meta, notes, types = flatten_metadata([r.get("metadataEntries") or [] for r in records])
+    meta, notes, types = flatten_metadata([r.get("metadataEntries") or [] for r in records], decode)
     if len(meta.columns):
         meta.index = frame.index
         frame = pd.concat([frame, meta], axis=1)
@@ -399,7 +438,8 @@ def asset_events_frame(records: list[dict], asset_key: str) -> pd.DataFrame:
     return frame
 
 
-def flatten_metadata(entries_per_event: list[list[dict]]) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+def flatten_metadata(entries_per_event: list[list[dict]],
+                     decode: Any = None) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """Metadata entries of each event as typed ``meta.<label>`` columns.
 
     Parameters
@@ -407,6 +447,9 @@ def flatten_metadata(entries_per_event: list[list[dict]]) -> tuple[pd.DataFrame,
     entries_per_event : list of list of dict
         Each event's ``metadataEntries`` (``__typename``, ``label`` and the type's value
         field), one list per row.
+    decode : callable, optional
+        ``entry -> (kind, value)``; by default the GraphQL entry's own (:func:`entry_value`).
+        ``runlens.History`` passes its stored entries' decoder: one flattening for both.
 
     Returns
     -------
@@ -441,11 +484,13 @@ def flatten_metadata(entries_per_event: list[list[dict]]) -> tuple[pd.DataFrame,
             if not isinstance(entry, dict) or not isinstance(entry.get("label"), str):
                 continue
             name = f"meta.{entry['label']}"
-            kind, value = _entry_value(entry)
+            kind, value = (decode or entry_value)(entry)
             if kind == "unknown":
                 notes[name] = f"{entry.get('__typename')} entries are not known to runlens: kept as their JSON text"
                 kind = "text"
-            cells = values.setdefault(name, [None] * n)
+            cells = values.get(name)
+            if cells is None:  # not setdefault: its default, n cells, would be built for every entry
+                cells = values[name] = [None] * n
             cells[row] = value
             if value is not None:
                 counts = kinds.setdefault(name, {})
@@ -503,7 +548,7 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
-def _entry_value(entry: dict) -> tuple[str, Any]:
+def entry_value(entry: dict) -> tuple[str, Any]:
     """``(kind, value)`` of one metadata entry; value None when the entry holds none."""
     typename = entry.get("__typename")
     if typename == "IntMetadataEntry":

@@ -295,6 +295,9 @@ def run_events_get(
 @click.option("--no-events", "--light", "light", is_flag=True,
               help="Light sync: Dagster's own stepStats of each finished run (100 runs a request) instead of its "
               "events; no IO/worker/retry split. A later full sync upgrades those runs.")
+@click.option("--no-assets", "no_assets", is_flag=True,
+              help="Skip the asset events (by default every asset's new materializations, failures and "
+              "observations are synced, whatever --job).")
 @click.option("--compact", is_flag=True, help="Only merge the store's small files (no request to the server).")
 @click.option("--repair", is_flag=True, help="Drop missing, corrupt or truncated files and refetch what they held.")
 @click.option("--migrate", is_flag=True, help="Only bring a store of an older runlens to this format "
@@ -302,9 +305,9 @@ def run_events_get(
 @url_option
 @json_option
 @handle_errors
-def sync(store: str | None, job: str | None, since: str | None, until: str | None, light: bool, compact: bool,
-         repair: bool, migrate: bool, url: str | None, as_json: bool) -> None:
-    """Sync runs, events and steps into a local History store: only what is new since the last sync."""
+def sync(store: str | None, job: str | None, since: str | None, until: str | None, light: bool, no_assets: bool,
+         compact: bool, repair: bool, migrate: bool, url: str | None, as_json: bool) -> None:
+    """Sync runs, events, steps and asset events into a local History store: only what is new since the last sync."""
     from .history import History
     from .timespec import parse_time
 
@@ -321,10 +324,10 @@ def sync(store: str | None, job: str | None, since: str | None, until: str | Non
         from .history.maintenance import maintain
 
         doc, line = maintain(history, client, compact=compact, migrate=migrate, job=job, since=since, until=until,
-                             events=not light)
+                             events=not light, assets=not no_assets)
         line += "; the store:"
     else:
-        report = history.sync(client, job=job, since=since, until=until, events=not light)
+        report = history.sync(client, job=job, since=since, until=until, events=not light, assets=not no_assets)
         doc, line = report.as_dict(), f"{report.summary()} into"
     if as_json:
         click.echo(json.dumps({**doc, "store": history.path}, ensure_ascii=False))

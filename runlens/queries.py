@@ -170,7 +170,8 @@ query RunlensRunsStepStats($filter: RunsFilter, $cursor: String, $limit: Int) {
 """
 
 # Asset keys with their definition (null for an asset known only from its history) and
-# the last materialization (epoch milliseconds, a float). Keys page by ``cursor``.
+# the last materialization (epoch milliseconds, a float), and the storage id of the last
+# event (``latestEventSortKey``: the History sync fetches an asset only when it moved). Keys page by ``cursor``.
 ASSETS = """
 query RunlensAssets($prefix: [String!], $cursor: String, $limit: Int) {
   assetsOrError(prefix: $prefix, cursor: $cursor, limit: $limit) {
@@ -181,6 +182,7 @@ query RunlensAssets($prefix: [String!], $cursor: String, $limit: Int) {
         key { path }
         definition { groupName isPartitioned }
         latestMaterializationTimestamp
+        latestEventSortKey
       }
     }
     ... on PythonError { message className stack }

@@ -100,8 +100,8 @@ class History:
 
     def sync(self, client: Client, *, job: str | None = None, since: Any = None, until: Any = None,
              grace: float = GRACE, max_workers: int = 4, progress: bool | None = None,
-             events: bool = True) -> SyncReport:
-        """Bring the store up to date: new and changed runs, and the events of finished runs.
+             events: bool = True, assets: bool = True) -> SyncReport:
+        """Bring the store up to date: new and changed runs, the events of finished runs, and asset events.
 
         Parameters
         ----------
@@ -124,12 +124,19 @@ class History:
             the error, have no SKIPPED row for a step abandoned after an upstream failure,
             and call a step interrupted by a cancellation FAILURE. A later full sync fetches
             those runs' events and replaces their rows (see :mod:`runlens.history.light`).
+            Asset events are synced either way.
+        assets : bool
+            False to skip the asset events. Otherwise every asset whose last event moved
+            since the last sync gets its new materializations, failed materializations and
+            observations with their metadata (:meth:`asset_events`), whatever ``job``
+            and ``until`` (an asset's history is not one job's); ``since`` bounds an
+            asset's first fetch, and an earlier one later fetches the older part. With nothing new this costs one request per 500 assets (the asset list).
 
         Returns
         -------
         SyncReport
             Runs discovered, updated and made final (or light), events and steps written,
-            files compacted, seconds.
+            assets synced and asset events written, files compacted, seconds.
 
         Notes
         -----
@@ -147,7 +154,7 @@ class History:
         from .sync import sync
 
         return sync(self._store, client, job=job, since=since, until=until, grace=grace,
-                    max_workers=max_workers, progress=progress, events=events)
+                    max_workers=max_workers, progress=progress, events=events, assets=assets)
 
     def compact(self) -> Any:
         """Merge the small files many syncs leave: every partition with two or more under 1M rows.
@@ -228,8 +235,36 @@ class History:
         since, until = parse_time(since, what="since"), parse_time(until, what="until")
         return self._read(lambda m: read_steps(self._store, m, run_ids=run_ids, job=job, since=since, until=until))
 
+    def asset_events(self, key: Any, *, kind: str = "materialization", partitions: Any = None, since: Any = None,
+                     before: Any = None, limit: int | None = None) -> pd.DataFrame:
+        """Stored events of an asset: the frame of ``Client.asset_events`` for the same events, read from the store.
+
+        Parameters
+        ----------
+        key, kind, partitions, since, before, limit
+            As for :meth:`runlens.Client.asset_events` (the store needs no ``cursor``):
+            ``kind="materialization"`` keeps failed materializations too, ``since`` is
+            inclusive and ``before`` exclusive, ``limit`` keeps the newest events.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Oldest first, the columns and dtypes of ``Client.asset_events`` (typed
+            ``meta.<label>`` columns, ``attrs["metadata_notes"]`` for a label of mixed
+            types); ``attrs["source"]`` is ``"history"``.
+
+        Raises
+        ------
+        AssetNotFound
+            The store holds no events of this asset (not synced, or unknown).
+        """
+        from .asset_events import read_asset_events
+
+        return self._read(lambda m: read_asset_events(self._store, m, key, kind=kind, partitions=partitions,
+                                                      since=since, before=before, limit=limit))
+
     def sql(self, query: str) -> pd.DataFrame:
-        """Run a DuckDB query over the views ``runs``, ``events`` and ``steps``; returns a DataFrame.
+        """Run a DuckDB query over the views ``runs``, ``events``, ``steps`` and ``asset_events``; returns a DataFrame.
 
         Needs DuckDB (``pip install 'runlens[history]'``).
         """

@@ -14,7 +14,7 @@ sees a row twice (it may miss the rows being merged for a moment).
   partition with two small files or more).
 * **Repair** (:func:`repair`): every listed file is read whole; a missing, corrupt or
   truncated one (or one with another row count than the manifest's) is dropped, with every
-  other row of the runs it held, and those runs are fetched again by the sync that follows.
+  other row of the runs (or assets) it held, and those are fetched again by the sync that follows.
   Steps lost with a broken steps file are recomputed from the stored events. An unreadable
   manifest leaves nothing to go by: the store is rebuilt from the server.
 * **Migration** (:func:`migrated`): a store of an older format version is brought to
@@ -39,8 +39,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
-from .store import FORMAT_VERSION, MANIFEST, Store
-from .tables import EVENTS_SCHEMA, STEPS_SCHEMA
+from .store import DATA_KINDS, FORMAT_VERSION, MANIFEST, Store
+from .tables import ASSET_EVENTS_SCHEMA, EVENTS_SCHEMA, STEPS_SCHEMA
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -51,11 +51,12 @@ COMPACT_AT = 8
 #: Compaction merges files smaller than this (rows) into files of at most about this many.
 TARGET_ROWS = 1_000_000
 
-SCHEMAS = {"events": EVENTS_SCHEMA, "steps": STEPS_SCHEMA}
+SCHEMAS = {"events": EVENTS_SCHEMA, "steps": STEPS_SCHEMA, "asset_events": ASSET_EVENTS_SCHEMA}
 ORDER = {
     "events": [("job_name", "ascending"), ("run_created", "ascending"), ("run_id", "ascending"),
                ("seq", "ascending")],
     "steps": [("job_name", "ascending"), ("run_created", "ascending"), ("run_id", "ascending")],
+    "asset_events": [("asset_key", "ascending"), ("seq", "ascending")],
 }
 
 
@@ -77,6 +78,10 @@ def table_writer(store: Store, batch: int, renames: dict[str, str], report: Any 
 
 
 def _entry(rel: str, month: str, table: pa.Table, kind: str) -> dict[str, Any]:
+    if kind == "asset_events":
+        from .asset_events import file_entry
+
+        return file_entry(rel, month, table)
     entry = {"path": rel, "month": month, "rows": table.num_rows,
              "jobs": sorted({j for j in pc.unique(table.column("job_name")).to_pylist() if j is not None})}
     if kind == "steps":
@@ -154,9 +159,9 @@ def drop_runs(store: Store, manifest: dict, kind: str, runs: set[str], batch: in
 def _plan(manifest: dict, force: bool) -> list[tuple[str, str, list[dict]]]:
     """(kind, month, files to merge into one) for every partition due."""
     plan = []
-    for kind in ("events", "steps"):
+    for kind in DATA_KINDS:
         months: dict[str, list[dict]] = {}
-        for entry in manifest["files"][kind]:
+        for entry in manifest["files"].get(kind, []):
             months.setdefault(entry["month"], []).append(entry)
         for month, entries in sorted(months.items()):
             if len(entries) <= COMPACT_AT and not force:
@@ -224,7 +229,7 @@ class CompactReport:
 
 
 def _count(manifest: dict) -> int:
-    return len(manifest["files"]["events"]) + len(manifest["files"]["steps"])
+    return sum(len(manifest["files"].get(kind, [])) for kind in DATA_KINDS)
 
 
 def compact_store(store: Store, *, force: bool = True) -> CompactReport:
@@ -253,8 +258,14 @@ def _v1_to_v2(store: Store, manifest: dict, write) -> None:
         entry["light"] = False
 
 
+def _v2_to_v3(store: Store, manifest: dict, write) -> None:
+    """Format 2 → 3: the ``asset_events`` table, empty (the next sync fills it), and each asset's marks."""
+    manifest["files"].setdefault("asset_events", [])
+    manifest.setdefault("assets", {})
+
+
 #: version → the step that brings a store of that version to the next.
-MIGRATIONS = {1: _v1_to_v2}
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrated(store: Store) -> dict:
@@ -300,6 +311,7 @@ class RepairReport:
     problems: dict[str, str] = field(default_factory=dict)
     runs_refetched: list[str] = field(default_factory=list)
     steps_recomputed: list[str] = field(default_factory=list)
+    assets_refetched: list[str] = field(default_factory=list)
     rebuilt: bool = False
     sync: SyncReport | None = None
 
@@ -310,20 +322,23 @@ class RepairReport:
             head = (f"Repair: {len(self.problems)} broken file(s) dropped ({', '.join(sorted(self.problems))}), "
                     f"{len(self.runs_refetched)} runs refetched, steps of {len(self.steps_recomputed)} runs "
                     "recomputed from their events")
+            if self.assets_refetched:
+                head += f", events of {len(self.assets_refetched)} assets refetched"
             if self.rebuilt:
                 head += "; the manifest was unreadable: the store was rebuilt from the server"
         return f"{head}. {self.sync.summary() if self.sync else ''}".strip()
 
     def as_dict(self) -> dict[str, Any]:
         return {"problems": self.problems, "runs_refetched": self.runs_refetched,
-                "steps_recomputed": self.steps_recomputed, "rebuilt": self.rebuilt,
+                "steps_recomputed": self.steps_recomputed, "assets_refetched": self.assets_refetched,
+                "rebuilt": self.rebuilt,
                 "sync": self.sync.as_dict() if self.sync else None}
 
 
 def check_files(store: Store, manifest: dict) -> dict[str, str]:
     """Every listed file that is missing, unreadable, or holds another number of rows than listed."""
     problems: dict[str, str] = {}
-    listed = [(e["path"], e["rows"]) for kind in ("events", "steps") for e in manifest["files"][kind]]
+    listed = [(e["path"], e["rows"]) for kind in DATA_KINDS for e in manifest["files"].get(kind, [])]
     if manifest["files"].get("runs"):
         listed.append((manifest["files"]["runs"], None))
     for rel, rows in listed:
@@ -344,9 +359,12 @@ def check_files(store: Store, manifest: dict) -> dict[str, str]:
 
 def _drop_broken(store: Store, manifest: dict, problems: dict[str, str], result: RepairReport) -> None:
     from ..steps import step_durations_unchecked
+    from .asset_events import drop_broken
     from .query import read_events
     from .sync import SyncReport, _BatchWriter
 
+    # Assets that lost events: all their rows go (a commit of its own), the sync refetches them whole.
+    result.assets_refetched = drop_broken(store, manifest, problems)
     state = manifest["runs"]
     writer = _BatchWriter(store, manifest, SyncReport())
     broken_steps_months = {e["month"] for e in manifest["files"]["steps"] if e["path"] in problems}
@@ -397,7 +415,7 @@ def repair(store: Store, client: Client, **sync_options: Any) -> RepairReport:
             result.problems[MANIFEST] = str(exc)
             result.rebuilt = True
             (store.root / MANIFEST).unlink(missing_ok=True)
-            for kind in ("events", "steps", "runs"):
+            for kind in (*DATA_KINDS, "runs"):
                 shutil.rmtree(store.root / kind, ignore_errors=True)
             manifest = None
         if manifest is not None:

@@ -411,11 +411,14 @@ def sql(store: Store, manifest: dict, query: str) -> pd.DataFrame:
         import duckdb
     except ImportError:
         raise StoreError("History.sql() needs DuckDB: pip install 'runlens[history]' (or pip install duckdb)") from None
+    from .tables import ASSET_EVENTS_SCHEMA
+
     con = duckdb.connect()
     every: list[str] = []
     try:
-        for name, kind, schema in (("events", "events", EVENTS_SCHEMA), ("steps", "steps", STEPS_SCHEMA)):
-            paths = [str(store.resolve(e["path"], manifest)) for e in manifest["files"][kind]]
+        for name, kind, schema in (("events", "events", EVENTS_SCHEMA), ("steps", "steps", STEPS_SCHEMA),
+                                   ("asset_events", "asset_events", ASSET_EVENTS_SCHEMA)):
+            paths = [str(store.resolve(e["path"], manifest)) for e in manifest["files"].get(kind, [])]
             every += paths
             _view(con, name, paths, schema)
         rel = manifest["files"].get("runs")

@@ -9,6 +9,8 @@ Spark, Dask)::
       runs/runs.parquet                     one row per run (replaced whole, by a rename, when runs change)
       events/month=2026-11/part-000007.parquet   events, by the *run's* creation month (UTC)
       steps/month=2026-11/part-000007.parquet    step_durations rows of final runs, likewise
+      asset_events/month=2026-11/part-000008.parquet   asset events, by the *event's* month
+                                                 (see :mod:`runlens.history.asset_events`)
 
 Partitioning by the run's creation month keeps a run's events in one partition (a run
 never moves: its creation time never changes) and lets a time-bounded query skip whole
@@ -49,17 +51,20 @@ from ..errors import StoreError, StoreLocked
 
 #: The on-disk format this runlens writes; a store with a higher one was written by a newer runlens.
 #: 2: steps files have a ``source`` column ("events" or "stepStats", the light sync's rows).
+#: 3: the ``asset_events`` table and each asset's marks (``assets`` in the manifest).
 #: A store of an older format is migrated in place by the next sync (or :meth:`History.migrate`).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 RUNS_FILE = "runs/runs.parquet"
 LOCK = ".lock"
+#: The partitioned tables (``asset_events`` since format 3).
+DATA_KINDS = ("events", "steps", "asset_events")
 TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".partial"
 
 # A test hook: the sync sends itself SIGKILL at the named commit point
 # (before-temp-fsync, before-manifest, after-manifest, after-remove, after-rename); a
-# compaction's and a migration's commits name theirs with a prefix (compact-after-manifest,
-# migrate-after-manifest, ...).
+# compaction's, a migration's and the asset events' commits name theirs with a prefix
+# (compact-after-manifest, migrate-after-manifest, assets-after-manifest, ...).
 KILL_ENV = "RUNLENS_HISTORY_KILL_AT"
 #: What the errors about a damaged store tell the user to run.
 REPAIR_HINT = "run `runlens sync --repair` (History.repair(client)) to drop what is broken and refetch it"
@@ -90,7 +95,8 @@ def empty_manifest(endpoint: str | None) -> dict[str, Any]:
         "steps_version": None,
         "batch": 0,
         "marks": {},
-        "files": {"events": [], "steps": [], "runs": None},
+        "files": {"events": [], "steps": [], "runs": None, "asset_events": []},
+        "assets": {},
         "pending": {},
         "runs": {},
         "synced_at": None,
@@ -224,8 +230,8 @@ class Store:
         manifest = self.manifest(allow_old=True)
         # Data files a committed manifest no longer lists (replaced by a compaction, a light
         # run's upgrade or a steps recomputation, whose deletion a crash cut short).
-        listed = {entry["path"] for kind in ("events", "steps") for entry in manifest["files"][kind]}
-        for kind in ("events", "steps"):
+        listed = {entry["path"] for kind in DATA_KINDS for entry in manifest["files"].get(kind, [])}
+        for kind in DATA_KINDS:
             for path in (self.root / kind).rglob("*.parquet"):
                 if path.relative_to(self.root).as_posix() not in listed:
                     path.unlink()

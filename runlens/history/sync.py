@@ -20,6 +20,10 @@ Dagster's own ``stepStats`` of the finished runs, 100 runs a request; a later fu
 upgrades those runs. A store of an older format is migrated first, and a partition left
 with too many files is compacted last (:mod:`.maintenance`).
 
+5. **Asset events** (:mod:`.asset_events`): every asset whose last event moved since the
+   last sync gets its new materializations, failures and observations, metadata included;
+   in a light sync too (they are small), unless ``assets=False``.
+
 Work is committed in batches of runs (see :mod:`runlens.history.store`): a sync that
 fails keeps what it committed, and the next one redoes only the rest. The high-water mark
 moves only when a whole sync succeeded.
@@ -72,6 +76,8 @@ class SyncReport:
     batches: int = 0
     runs_light: int = 0  # runs whose steps came from Dagster's stepStats (events=False)
     files_compacted: int = 0  # small files merged by the compaction that followed
+    assets_synced: int = 0  # assets with new events stored (runlens.history.asset_events)
+    asset_events_written: int = 0
     seconds: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -82,8 +88,11 @@ class SyncReport:
 
     def summary(self) -> str:
         """One line for the CLI."""
+        assets = (f" and {self.asset_events_written:,} asset events of {self.assets_synced} assets"
+                  if self.asset_events_written else "")
         line = (f"Synced: {self.runs_discovered} runs discovered, {self.runs_updated} new or changed, "
-                f"{self.runs_made_final} made final, {self.events_written:,} events written in {self.seconds:.1f} s")
+                f"{self.runs_made_final} made final, {self.events_written:,} events{assets} written in "
+                f"{self.seconds:.1f} s")
         if self.runs_light:
             line += f", {self.runs_light} runs' steps from Dagster's stepStats (light)"
         if self.skipped:
@@ -97,6 +106,7 @@ class SyncReport:
                 "runs_made_final": self.runs_made_final, "events_written": self.events_written,
                 "steps_written": self.steps_written, "files_written": self.files_written, "batches": self.batches,
                 "runs_light": self.runs_light, "files_compacted": self.files_compacted,
+                "assets_synced": self.assets_synced, "asset_events_written": self.asset_events_written,
                 "seconds": round(self.seconds, 3), "skipped": self.skipped}
 
 
@@ -127,7 +137,7 @@ def _record_key(record: dict) -> tuple:
 
 def sync(store: Store, client: Client, *, job: str | None = None, since: Any = None, until: Any = None,
          grace: float = GRACE, batch_runs: int | None = None, max_workers: int = 4,
-         progress: bool | None = None, events: bool = True) -> SyncReport:
+         progress: bool | None = None, events: bool = True, assets: bool = True) -> SyncReport:
     """See :meth:`runlens.History.sync`."""
     from ..steps import STEPS_VERSION
     from . import maintenance
@@ -214,6 +224,10 @@ def sync(store: Store, client: Client, *, job: str | None = None, since: Any = N
                 manifest["marks"][scope] = {"updated": new_mark, "since": mark.get("since") if use_mark else since_s}
             if changed or manifest["marks"].get(scope) != mark or not store.exists():
                 writer.commit(runs_changed=True)
+            if assets:  # every asset's, whatever `job` (see .asset_events)
+                from .asset_events import sync_asset_events
+
+                sync_asset_events(store, client, manifest, report, since_s)
             maintenance.compact(store, manifest, report)  # when a partition holds more than COMPACT_AT files
         except RunlensError as exc:
             left = sum(1 for st in manifest["runs"].values()

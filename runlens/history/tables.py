@@ -9,6 +9,7 @@ return: same columns, dtypes and category order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -295,4 +296,114 @@ def _float(value: Any) -> float | None:
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
+
+
+
+# ------------------------------------------------------------------------------ asset events
+
+#: One metadata entry as stored: its label, GraphQL type, the kind runlens reads it as
+#: (:func:`runlens.assets.entry_value`: int, float, bool, text, timestamp, json, unknown) and
+#: its value in the one field of that kind (timestamps: epoch seconds in ``float_value``;
+#: JSON, and ints beyond 64 bits, as text). A list per event, in the server's order.
+METADATA_ENTRY = pa.struct([("label", pa.string()), ("type", pa.string()), ("kind", pa.string()),
+                            ("text_value", pa.string()), ("int_value", pa.int64()), ("float_value", pa.float64()),
+                            ("bool_value", pa.bool_())])
+
+ASSET_EVENTS_SCHEMA = pa.schema([
+    ("asset_key", pa.string()),
+    # The event's place in the asset's history (storage order; ties of ``timestamp`` keep it).
+    ("seq", pa.int64()),
+    ("timestamp", TS), ("partition", pa.string()), ("status", pa.string()), ("run_id", pa.string()),
+    ("step_key", pa.string()), ("event_type", pa.string()), ("description", pa.string()),
+    ("failure_reason", pa.string()),
+    ("metadata", pa.list_(METADATA_ENTRY)),
+])
+
+# assetEventHistory's GraphQL type of each stored status (runlens.assets maps them the other way).
+_ASSET_TYPENAMES = {"MATERIALIZED": "MaterializationEvent", "FAILED": "FailedToMaterializeEvent",
+                    "OBSERVED": "ObservationEvent"}
+_RECORD_FIELDS = {"partition": "partition", "run_id": "runId", "step_key": "stepKey", "event_type": "eventType",
+                  "description": "description", "failure_reason": "materializationFailureReason"}
+
+
+def _stored_entry(entry: dict) -> dict | None:
+    from ..assets import entry_value
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("label"), str):
+        return None  # flatten_metadata skips it too
+    kind, value = entry_value(entry)
+    row = {"label": entry["label"], "type": entry.get("__typename"), "kind": kind, "text_value": None,
+           "int_value": None, "float_value": None, "bool_value": None}
+    if value is None:
+        pass
+    elif kind == "int":
+        if -2**63 <= value < 2**63:
+            row["int_value"] = value
+        else:  # beyond 64 bits: exact as text
+            row["text_value"] = str(value)
+    elif kind in ("float", "timestamp"):
+        row["float_value"] = value
+    elif kind == "bool":
+        row["bool_value"] = value
+    elif kind == "json":
+        row["text_value"] = json.dumps(value, ensure_ascii=False)
+    else:  # text, unknown (its JSON text)
+        row["text_value"] = value
+    return row
+
+
+def stored_entry_value(entry: dict) -> tuple[str, Any]:
+    """``(kind, value)`` of a stored metadata entry: :func:`runlens.assets.entry_value` of the entry it was."""
+    kind = entry["kind"]
+    if kind == "int":
+        value = entry["int_value"] if entry["int_value"] is not None else (
+            None if entry["text_value"] is None else int(entry["text_value"]))
+    elif kind in ("float", "timestamp"):
+        value = entry["float_value"]
+    elif kind == "bool":
+        value = entry["bool_value"]
+    elif kind == "json":
+        value = None if entry["text_value"] is None else json.loads(entry["text_value"])
+    else:
+        value = entry["text_value"]
+    return kind, value
+
+
+def asset_events_table(asset_key: str, records: Sequence[dict], seqs: Sequence[int]) -> pa.Table:
+    """``assetEventHistory`` records of one asset (with their ``seq``) as the stored table."""
+    from ..assets import _STATUS
+
+    def text(record: dict, name: str) -> str | None:
+        value = record.get(name)
+        return value if isinstance(value, str) else None
+
+    columns: dict[str, Any] = {
+        "asset_key": pa.array([asset_key] * len(records), type=pa.string()),
+        "seq": pa.array(list(seqs), type=pa.int64()),
+        "timestamp": pa.array([int(r["timestamp"]) for r in records], type=pa.int64())
+        .cast(pa.timestamp("ms")).cast(TS),
+        "status": pa.array([_STATUS.get(r.get("__typename")) for r in records], type=pa.string()),
+    }
+    for column, name in _RECORD_FIELDS.items():
+        columns[column] = pa.array([text(r, name) for r in records], type=pa.string())
+    columns["metadata"] = pa.array(
+        [[e for e in map(_stored_entry, r.get("metadataEntries") or []) if e is not None] for r in records],
+        type=ASSET_EVENTS_SCHEMA.field("metadata").type)
+    return pa.table(columns, schema=ASSET_EVENTS_SCHEMA)
+
+
+def asset_records_of(table: pa.Table) -> list[dict]:
+    """Stored asset event rows (of one asset) as the ``assetEventHistory`` records they were, newest first
+    (as the server pages them); their metadata entries decode with :func:`stored_entry_value`."""
+    table = table.sort_by([("seq", "descending")])
+    millis = table.column("timestamp").cast(pa.timestamp("ms")).cast(pa.int64()).to_pylist()
+    rows = table.select([c for c in ASSET_EVENTS_SCHEMA.names if c not in ("asset_key", "seq", "timestamp")])
+    records = []
+    for ms, row in zip(millis, rows.to_pylist(), strict=True):
+        record = {"__typename": _ASSET_TYPENAMES.get(row["status"]), "timestamp": str(ms)}
+        for column, name in _RECORD_FIELDS.items():
+            record[name] = row[column]
+        record["metadataEntries"] = [{"__typename": e["type"], **e} for e in row["metadata"] or []]
+        records.append(record)
+    return records
 

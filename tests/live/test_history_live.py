@@ -190,3 +190,39 @@ def test_a_live_sync_killed_at_random_moments_is_completed_by_the_next_one(demo,
     # and each stored run is the server's log, once
     for kind in FINAL:
         pd.testing.assert_frame_equal(h.events(demo.runs[kind]), client.events(demo.runs[kind]))
+
+
+def test_a_sync_of_the_demo_stores_its_asset_events_as_the_server_serves_them(demo, client, tmp_path):
+    """``h.asset_events`` equals ``client.asset_events`` after a sync; DuckDB over the stored table counts
+    what Dagster's own storage holds (tests/truth.py), for every asset of the demo."""
+    from tests.truth import dagster_asset_truth
+
+    h = runlens.History(tmp_path / "store")
+    started = time.perf_counter()
+    report = h.sync(client, grace=0)
+    _note(f"sync with asset events: {report.summary()} ({time.perf_counter() - started:.2f} s)")
+    keys = client.assets()["key"].tolist()
+    stored = h.sql("SELECT asset_key, count(*) AS n FROM asset_events GROUP BY 1")
+    stored = dict(zip(stored["asset_key"], stored["n"], strict=True))
+    truth = {key: dagster_asset_truth(demo.dagster.home, key) for key in keys}
+    assert stored == {key: len(rows) for key, rows in truth.items() if rows}
+    assert report.asset_events_written == sum(stored.values()) and stored.get("daily_orders")
+    for key in stored:
+        for kind in ("materialization", "all"):
+            pd.testing.assert_frame_equal(h.asset_events(key, kind=kind), client.asset_events(key, kind=kind))
+    pd.testing.assert_frame_equal(h.asset_events("daily_orders"), client.asset_events("daily_orders"))
+    # Dagster's storage order and its metadata, through DuckDB: the README's drift query.
+    drift = h.sql("""
+        SELECT e.run_id, e.partition, m.int_value AS row_count
+        FROM asset_events e, unnest(e.metadata) AS t(m)
+        WHERE e.asset_key = 'daily_orders' AND m.label = 'row_count'
+        ORDER BY e.seq""")
+    daily = truth["daily_orders"]
+    assert drift["run_id"].tolist() == [r["run_id"] for r in daily]
+    assert drift["row_count"].tolist() == [r["metadata"]["row_count"] for r in daily]
+
+    # Nothing new: the second sync asks the runs and the asset list, nothing else.
+    counting = _Counting(client.transport)
+    second = h.sync(runlens.Client(transport=counting, progress=False), grace=0)
+    _note(f"second sync: {counting.count} requests, {second.asset_events_written} asset events")
+    assert counting.count <= 2 and second.asset_events_written == 0

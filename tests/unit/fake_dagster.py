@@ -247,8 +247,10 @@ class FakeAssets:
         for key in keys:
             times = [int(e["timestamp"]) for e in self.events if e["asset"] == key
                      and e["__typename"] == "MaterializationEvent"]
+            ids = [e["storage_id"] for e in self.events if e["asset"] == key]
             nodes.append({"key": {"path": key.split("/")}, "definition": self.definitions.get(key),
-                          "latestMaterializationTimestamp": float(max(times)) if times else None})
+                          "latestMaterializationTimestamp": float(max(times)) if times else None,
+                          "latestEventSortKey": str(max(ids)) if ids else None})
         return {"__typename": "AssetConnection", "nodes": nodes, "cursor": keys[-1] if keys else None}
 
     def _asset(self, variables: dict) -> dict:

@@ -6,8 +6,11 @@ as Dagster's are, and results come newest first, paged by run id.
 
 from __future__ import annotations
 
+import json
+
 import runlens
 from tests.builders import T0, canceled_run, cursor_for, etl_run, storage_id
+from tests.unit.fake_dagster import FakeAssets
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -17,6 +20,8 @@ class FakeDeployment:
         self.runs: dict[str, dict] = {}
         self.events: dict[str, list[dict]] = {}
         self.requests: list[dict] = []
+        # Its assets (none unless a test adds events): assetsOrError and assetEventHistory.
+        self.assets = FakeAssets([])
 
     def add(self, run_id: str, records: list[dict], *, job: str = "etl_job", status: str = "SUCCESS",
             created: float | None = None, tags: dict | None = None) -> FakeDeployment:
@@ -45,6 +50,8 @@ class FakeDeployment:
     def handle(self, body: dict):
         self.requests.append(body)
         query, variables = body["query"], body["variables"]
+        if "assetsOrError" in query or "assetOrError" in query:
+            return self.assets.handle(body)
         if "runsOrError" in query:
             flt = variables.get("filter") or {}
             runs = sorted(self.runs.values(), key=lambda r: (r["creationTime"], r["id"]), reverse=True)
@@ -109,3 +116,55 @@ def deployment() -> FakeDeployment:
     fake.add("run-old", etl_run("run-old", t0=october).records, status="FAILURE")
     fake.add("run-q", [], status="QUEUED", created=T0 / 1000 + 100)
     return fake
+
+
+# October and November of the runs' year, in epoch milliseconds: asset events of two months.
+NOVEMBER_MS = 1_795_000_000_000
+OCTOBER_MS = NOVEMBER_MS - 40 * 86_400_000
+
+
+def asset_events_of_deployment() -> list[dict]:
+    """Asset events as ``assetEventHistory`` serves them: a partitioned asset with metadata of every
+    kind (a label of mixed types among them) and a failure, a two-part key, an observed source; two months."""
+    from tests.unit.fake_dagster import asset_event, int_entry
+
+    def entry(typename: str, label: str, **fields) -> dict:
+        return {"__typename": typename, "label": label, **fields}
+
+    events = []
+    for i in range(8):
+        meta = [int_entry("row_count", 1000 + 10 * i), entry("FloatMetadataEntry", "seconds", floatRepr=str(1.5 + i)),
+                entry("JsonMetadataEntry", "schema", jsonString=json.dumps({"columns": ["a", "b"], "version": i})),
+                entry("BoolMetadataEntry", "complete", boolValue=i % 2 == 0),
+                entry("TimestampMetadataEntry", "as_of", timestamp=1_794_000_000.25 + i),
+                entry("IntMetadataEntry", "big", intRepr=str(2**70 + i))]
+        if i == 5:
+            meta.append(entry("TextMetadataEntry", "row_count", text="unknown"))  # mixed: text with a note
+        if i == 6:
+            meta[1] = entry("FloatMetadataEntry", "seconds", floatRepr="nan")
+        millis = (OCTOBER_MS if i < 3 else NOVEMBER_MS) + i * 60_000
+        events.append(asset_event(i + 1, asset="daily_orders", partition=f"2026-11-0{i % 3 + 1}", millis=millis,
+                                  metadata=meta, run_id=f"run-{i}"))
+    events.append(asset_event(9, asset="daily_orders", typename="FailedToMaterializeEvent", partition="2026-11-01",
+                              millis=NOVEMBER_MS + 9 * 60_000, run_id="run-9"))
+    events.append(asset_event(10, asset="warehouse/orders", millis=NOVEMBER_MS + 10 * 60_000,
+                              metadata=[entry("UrlMetadataEntry", "dashboard", url="https://example.com/x"),
+                                        entry("WeirdMetadataEntry", "future", payload=1)]))
+    events.append(asset_event(11, asset="raw_orders", typename="ObservationEvent", millis=NOVEMBER_MS + 11 * 60_000,
+                              metadata=[entry("TextMetadataEntry", "version", text="v1")], run_id=""))
+    return events
+
+
+def asset_deployment() -> FakeDeployment:
+    """:func:`deployment` with assets and their events (:func:`asset_events_of_deployment`)."""
+    fake = deployment()
+    fake.assets = FakeAssets(asset_events_of_deployment(),
+                             {"daily_orders": {"groupName": "sales", "isPartitioned": True},
+                              "warehouse/orders": {"groupName": "sales", "isPartitioned": False},
+                              "never_run": {"groupName": "sales", "isPartitioned": False}})
+    return fake
+
+
+def add_asset_events(fake: FakeDeployment, events: list[dict]) -> None:
+    """New events stored by the deployment (storage ids above every earlier one)."""
+    fake.assets.events = sorted(fake.assets.events + events, key=lambda e: e["storage_id"], reverse=True)

@@ -31,6 +31,10 @@ def _logs_requests(fake: FakeDeployment) -> list[dict]:
     return [r for r in fake.requests if "logsForRun" in r["query"]]
 
 
+def _runs_requests(fake: FakeDeployment) -> list[dict]:
+    return [r for r in fake.requests if "runsOrError" in r["query"]]
+
+
 def _data_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet"))
 
@@ -85,7 +89,7 @@ def test_layout_is_hive_partitioned_by_the_runs_creation_month_and_sorted(tmp_pa
     assert manifest["runs"]["run-a"]["final"] and manifest["runs"]["run-a"]["cursor"]
 
 
-def test_a_second_sync_with_nothing_new_sends_one_request_and_writes_nothing(tmp_path, fake):
+def test_a_second_sync_with_nothing_new_sends_two_small_requests_and_writes_nothing(tmp_path, fake):
     client = fake.client()
     root = tmp_path / "store"
     h = runlens.History(root)
@@ -95,8 +99,10 @@ def test_a_second_sync_with_nothing_new_sends_one_request_and_writes_nothing(tmp
     started = time.perf_counter()
     report = h.sync(client)
     assert time.perf_counter() - started < 0.5
+    # The runs updated since the mark, and the asset list (no asset moved: no asset event is asked for).
     assert len(fake.requests) - sent <= 2
-    assert "updatedAfter" in fake.requests[-1]["variables"]["filter"]
+    assert "updatedAfter" in _runs_requests(fake)[-1]["variables"]["filter"]
+    assert ["assetsOrError" in r["query"] for r in fake.requests[sent:]] == [False, True]
     assert (report.runs_updated, report.runs_made_final, report.events_written, report.files_written) == (0, 0, 0, 0)
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
@@ -613,7 +619,7 @@ def test_a_sync_bounded_by_until_does_not_move_the_mark_past_runs_it_did_not_loo
     h.sync(client)
     assert sorted(h.runs()["run_id"]) == sorted(fake.runs)
     h.sync(client, since="2026-11-01")  # the mark of a full discovery serves a narrower one
-    assert "updatedAfter" in fake.requests[-1]["variables"]["filter"]
+    assert "updatedAfter" in _runs_requests(fake)[-1]["variables"]["filter"]
     manifest = json.loads((tmp_path / "store/manifest.json").read_text())
     assert manifest["marks"]["*"]["since"] is None
 

@@ -182,7 +182,8 @@ def test_a_second_light_sync_asks_nothing_again_and_a_full_sync_upgrades_the_run
     h.sync(client, events=False)
     sent = len(fake.requests)
     again = h.sync(client, events=False)
-    assert again.runs_light == 0 and again.files_written == 0 and len(fake.requests) - sent == 1
+    # The runs updated since the mark and the asset list: nothing else.
+    assert again.runs_light == 0 and again.files_written == 0 and len(fake.requests) - sent == 2
 
     full = h.sync(client)
     assert full.runs_made_final == 3
@@ -562,16 +563,21 @@ def test_a_migration_killed_at_a_commit_point_is_completed_by_the_next_sync(tmp_
     reference = runlens.History(tmp_path / "reference")
     reference.sync(fake.client())
     h = runlens.History(root)
-    _crash_at(monkeypatch, point)
-    with pytest.raises(_Crash):
-        h.migrate()
-    monkeypatch.setattr(store_module, "crash_point", _real_crash_point)
-    version = json.loads((root / "manifest.json").read_text())["format_version"]
+    version = _migrate_killed(monkeypatch, h, point)
     if version == store_module.FORMAT_VERSION:  # committed: readable as it lies
         _assert_same_store(h, reference)
     h.sync(fake.client())
     assert not list(root.rglob(".tmp-*"))
     _assert_same_store(h, reference)
+
+
+def _migrate_killed(monkeypatch, h: runlens.History, point: str) -> int:
+    """``h.migrate()`` crashed at ``point`` (in-process); the format version the store is left with."""
+    _crash_at(monkeypatch, point)
+    with pytest.raises(_Crash):
+        h.migrate()
+    monkeypatch.setattr(store_module, "crash_point", _real_crash_point)
+    return json.loads((Path(h.path) / "manifest.json").read_text())["format_version"]
 
 
 _KILLED_MIGRATE = """
