@@ -839,24 +839,21 @@ def _take_arrays(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame | N
     if not frame.columns.is_unique or manager.ndim != 2:
         return None
     arrays: list[Any] = []
-    strings: dict[int, Any] = {}  # column -> its Arrow chunked array, taken together below
+    strings: dict[int, Any] = {}  # column -> its Arrow string array, taken together below
     for i in range(len(frame.columns)):
         values = manager.iget_values(i)
         if isinstance(values, pd.Categorical):
             arrays.append(values._from_backing_data(values._ndarray.take(positions)))
         elif isinstance(values, pd.arrays.ArrowStringArray):
             strings[i] = values
-            arrays.append(None)
-        elif isinstance(values, np.ndarray | pd.arrays.DatetimeArray | pd.arrays.TimedeltaArray):
-            arrays.append(values.take(positions))
-        else:
+            arrays.append(None)  # filled below
+        else:  # numpy, datetimes and any other extension array take themselves
             arrays.append(values.take(positions))
     if strings:
         # One Arrow take of every string column: one dispatch instead of one a column.
         taken = pa.table({str(i): v._pa_array for i, v in strings.items()}).take(pa.array(positions))
         for j, (i, values) in enumerate(strings.items()):
-            column = type(values)(taken.column(j), dtype=values.dtype)
-            arrays[i] = column
+            arrays[i] = type(values)(taken.column(j), dtype=values.dtype)
     return pd.DataFrame._from_arrays(arrays, columns=frame.columns, index=frame.index.take(positions),
                                      verify_integrity=False)
 

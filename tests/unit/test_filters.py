@@ -31,6 +31,7 @@ from runlens.filters import (
     parse_levels,
     parse_steps,
     parse_types,
+    take_rows,
     unknown_type_message,
     unknown_types,
 )
@@ -816,3 +817,36 @@ def test_a_filter_with_a_lone_surrogate_matches_nothing_on_a_big_run():
     assert len(filter_events(big, step="\udcff")) == 0
     with pytest.warns(UnknownEventTypeWarning):
         assert len(filter_events(big, types="STEP_START\udcff")) == 0
+
+
+@pytest.mark.parametrize("positions", [[], [0], [4, 1, 3], [0, 1, 2, 3, 4], [2, 2, 0]])
+def test_take_rows_equals_dataframe_take_for_every_kind_of_column(positions):
+    # take_rows rebuilds the frame from each column's own take: it must be DataFrame.take
+    # for any column a user may add to an events frame, not only the events columns.
+    frame = pd.DataFrame(
+        {
+            "ints": np.arange(5, dtype=np.int64),
+            "floats": [0.5, np.nan, 2.5, 3.5, 4.5],
+            "bools": [True, False, True, False, True],
+            "objects": ["a", None, 3, "d", "e"],
+            "utc": pd.date_range("2026-01-01", periods=5, freq="s", tz="UTC").as_unit("ms"),
+            "naive": pd.date_range("2026-01-01", periods=5, freq="h"),
+            "deltas": pd.to_timedelta([1, 2, None, 4, 5], unit="s"),
+            "labels": pd.Categorical(["x", None, "y", "x", "z"], categories=["z", "y", "x"]),
+            "ordered": pd.Categorical(["lo", "hi", "lo", None, "hi"], categories=["lo", "hi"], ordered=True),
+            "text": pd.array(["α", None, "c" * 100, "", "e"], dtype="string[pyarrow]"),
+            "more_text": pd.array([None, None, None, None, None], dtype="string[pyarrow]"),
+            "nullable": pd.array([1, None, 3, 4, None], dtype="Int64"),
+        },
+        index=pd.Index([10, 20, 30, 40, 50], name="row"),
+    )
+    frame.attrs = {"run_ids": ["r1", "r2"], "cursors": {"r1": "c1"}, "nested": {"a": [1, 2]}}
+    positions = np.array(positions, dtype=np.intp)
+    got = take_rows(frame, positions)
+    pd.testing.assert_frame_equal(got, frame.take(positions))
+    # ... by its own path, not by falling back to DataFrame.take
+    pd.testing.assert_frame_equal(filters_module._take_arrays(frame, positions), frame.take(positions))
+    assert got.attrs == frame.attrs
+    got.attrs["nested"]["a"].append(3)  # a copy, not the input's
+    assert frame.attrs["nested"] == {"a": [1, 2]}
+    assert frame["ints"].tolist() == [0, 1, 2, 3, 4]  # the input is untouched
