@@ -3,6 +3,7 @@
 One home for each, so the CLI, the summaries, the plots and the widgets write a time
 or a duration the same way.
 
+>>> import pandas as pd
 >>> iso_utc(pd.Timestamp("2026-11-26 14:03:07.250", tz="UTC"))
 '2026-11-26T14:03:07.250Z'
 >>> duration_text(pd.Timedelta(seconds=75.5))
@@ -14,10 +15,8 @@ or a duration the same way.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pandas as pd
 
 __all__ = ["MISSING", "LONE_SURROGATE", "duration_text", "iso_utc", "key_value_text", "now_iso",
            "replace_lone_surrogates", "without_class_prefix"]
@@ -41,10 +40,17 @@ def iso_utc(value: Any, *, timespec: str = "milliseconds", missing: str | None =
     missing : str or None, default "—"
         What None or NaT gives.
     """
-    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and value != value):
         return missing
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    if type(value) is datetime:  # pydantic's models hold these: no need to import pandas (`run get`)
+        stamp = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    else:
+        import pandas as pd
+
+        if value is pd.NaT:
+            return missing
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
     return stamp.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
@@ -69,9 +75,18 @@ def duration_text(value: Any, *, missing: str = MISSING) -> str:
     missing : str, default "—"
         What None or NaT/NaN gives.
     """
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and value != value):
         return missing
-    seconds = float(value) if isinstance(value, (int, float)) else pd.Timedelta(value).total_seconds()
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif type(value) is timedelta:  # no need to import pandas (`run get`)
+        seconds = value.total_seconds()
+    else:
+        import pandas as pd
+
+        if not isinstance(value, str) and pd.isna(value):
+            return missing
+        seconds = pd.Timedelta(value).total_seconds()
     sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
     if seconds < 10:
         text = f"{seconds:.3f} s"

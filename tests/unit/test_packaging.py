@@ -36,6 +36,15 @@ def test_cli_help_does_not_import_pandas_or_matplotlib():
     assert not roots & {"pandas", "matplotlib", "ipywidgets", "dagster"}
 
 
+def test_run_get_does_not_import_pandas():
+    # `runlens run get ID` shows one run: the client, its models and format_run. pandas alone
+    # took 0.73 s to import on one of our machines, past the command's 0.6 s budget (bench #6).
+    roots = _roots(_imported_after("import runlens.cli; from runlens.client import Client; "
+                                   "from runlens.formatting import format_run"))
+    assert "pydantic" in roots  # the path was imported
+    assert not roots & {"pandas", "pyarrow", "matplotlib", "ipywidgets", "dagster"}
+
+
 def test_client_does_not_import_matplotlib_or_dagster():
     roots = _roots(_imported_after("import runlens; runlens.Client; runlens.filter_events; runlens.step_durations"))
     assert "pandas" in roots
